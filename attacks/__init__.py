@@ -1,0 +1,1 @@
+"""privcam attacks."""
