@@ -1,1 +1,23 @@
-"""privcam optics."""
+"""privcam optics: differentiable Zernike-lens camera (lens → PSF → linear convolution → sensor)."""
+
+from .camera import PRESETS, Camera, CameraConfig
+from .lens import ZernikeLens
+from .losses import distortion_loss, psf_mask_loss
+from .materials import Material, get_material
+from .sensor import Sensor
+from .zernike import nm_to_noll, noll_to_nm, zernike_basis
+
+__all__ = [
+    "PRESETS",
+    "Camera",
+    "CameraConfig",
+    "Material",
+    "Sensor",
+    "ZernikeLens",
+    "distortion_loss",
+    "get_material",
+    "nm_to_noll",
+    "noll_to_nm",
+    "psf_mask_loss",
+    "zernike_basis",
+]

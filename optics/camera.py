@@ -1,0 +1,184 @@
+"""Camera = optional Zernike lens (PSF) + linear convolution + sensor, built from a plain config.
+
+Presets (the paper's comparison):
+* ``privacy``: all Zernike terms from Z4 learned (piston/tip/tilt frozen);
+* ``defocus``: only Z4 learned;
+* ``lowres``: no lens blur, a lowres_size² sensor (16×16), upsampled back for the CNN;
+* ``ideal``: no optics at all — the non-private upper bound.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import torch
+from torch import nn
+
+from . import functional as fn
+from .lens import ZernikeLens
+from .sensor import Sensor
+
+__all__ = ["PRESETS", "Camera", "CameraConfig"]
+
+PRESETS = ("privacy", "defocus", "lowres", "ideal")
+
+
+@dataclass
+class CameraConfig:
+    """Everything that defines a simulated camera; defaults are the published privacy-lens ones.
+
+    Units are in the names. ``trainable_indices`` null means "as the preset says".
+    """
+
+    preset: Literal["privacy", "defocus", "lowres", "ideal"] = "privacy"
+    # lens and propagation
+    wavelengths_nm: list[float] = field(default_factory=lambda: [460.0, 550.0, 640.0])
+    pupil_grid: int = 896
+    pupil_pitch_um: float = 3.0
+    pad_factor: float = 2.0
+    sensor_distance_mm: float = 25.0
+    focal_length_mm: float | None = None
+    base_lens: bool = True
+    design_wavelength_nm: float = 550.0
+    object_distance_mm: float | None = None
+    num_zernike: int = 350
+    trainable_indices: list[int] | None = None
+    initial_coefficients_um: dict[int, float] | None = None
+    initial_defocus_um: float = 0.0
+    init_std_um: float = 0.0
+    init_seed: int = 0
+    material: str = "fused_silica"
+    fabrication_tolerance_um: float = 0.02
+    propagation: Literal["fresnel", "angular_spectrum"] = "fresnel"
+    psf_size_px: int = 256
+    sensor_pitch_um: float | None = None
+    sampling_check: Literal["error", "warn", "off"] = "error"
+    # sensor
+    response: Literal["srgb", "gamma", "linear"] = "srgb"
+    gamma: float = 2.2
+    linearize_input: bool = True
+    read_noise_std: float = 0.01
+    shot_noise_gain: float = 0.0
+    quantize_bits: int | None = 8
+    lowres_size: int = 16
+    upsample_mode: Literal["bilinear", "bicubic", "nearest"] = "bilinear"
+
+    def __post_init__(self) -> None:
+        if self.preset not in PRESETS:
+            raise ValueError(f"unknown camera preset {self.preset!r}: choose one of {PRESETS}")
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> CameraConfig:
+        """Build from a plain dict (e.g. YAML), rejecting unknown keys by name."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown camera option(s) {unknown}; valid options: {sorted(known)}")
+        return cls(**dict(values))
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @property
+    def has_lens(self) -> bool:
+        return self.preset in ("privacy", "defocus")
+
+
+class Camera(nn.Module):
+    """Scene (B, C, H, W) in [0, 1] → captured image (B, C, H, W) in [0, 1].
+
+    ``Camera("privacy")``, ``Camera(CameraConfig(...))``, ``Camera({"preset": "defocus"})`` or
+    ``Camera("privacy", pupil_grid=256)`` (keyword overrides).
+    """
+
+    def __init__(
+        self, config: CameraConfig | Mapping[str, Any] | str = "privacy", **overrides: Any
+    ):
+        super().__init__()
+        if isinstance(config, str):
+            config = CameraConfig(preset=config)
+        elif isinstance(config, Mapping):
+            config = CameraConfig.from_dict(config)
+        elif not isinstance(config, CameraConfig):
+            raise TypeError(
+                f"config must be a CameraConfig, dict or preset name, got {type(config)}"
+            )
+        if overrides:
+            config = CameraConfig.from_dict({**config.to_dict(), **overrides})
+        self.config = config
+        self.lens: ZernikeLens | None = None
+        if config.has_lens:
+            trainable = config.trainable_indices
+            if trainable is None:
+                trainable = [4] if config.preset == "defocus" else range(4, config.num_zernike + 1)
+            self.lens = ZernikeLens(
+                wavelengths_nm=config.wavelengths_nm,
+                pupil_grid=config.pupil_grid,
+                pupil_pitch_um=config.pupil_pitch_um,
+                pad_factor=config.pad_factor,
+                sensor_distance_mm=config.sensor_distance_mm,
+                focal_length_mm=config.focal_length_mm,
+                base_lens=config.base_lens,
+                design_wavelength_nm=config.design_wavelength_nm,
+                object_distance_mm=config.object_distance_mm,
+                num_zernike=config.num_zernike,
+                trainable_indices=trainable,
+                initial_coefficients_um=config.initial_coefficients_um,
+                initial_defocus_um=config.initial_defocus_um,
+                init_std_um=config.init_std_um,
+                init_seed=config.init_seed,
+                material=config.material,
+                fabrication_tolerance_um=config.fabrication_tolerance_um,
+                propagation=config.propagation,
+                psf_size_px=config.psf_size_px,
+                sensor_pitch_um=config.sensor_pitch_um,
+                sampling_check=config.sampling_check,
+            )
+        self.sensor = Sensor(
+            response=config.response,
+            gamma=config.gamma,
+            read_noise_std=config.read_noise_std,
+            shot_noise_gain=config.shot_noise_gain,
+            quantize_bits=config.quantize_bits,
+            lowres_size=config.lowres_size if config.preset == "lowres" else None,
+            upsample_mode=config.upsample_mode,
+        )
+
+    def psf(self, height_noise: bool | None = None) -> torch.Tensor | None:
+        """PSF (Λ, K, K) or None for cameras without a lens."""
+        return None if self.lens is None else self.lens(height_noise)
+
+    def capture(
+        self, images: torch.Tensor, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Simulate a capture; returns (captured (B, C, H, W), psf (Λ, K, K) or None)."""
+        _check_images(images)
+        x = self.sensor.decode(images) if self.config.linearize_input else images
+        psf = self.psf()
+        if psf is not None:
+            if psf.shape[0] not in (1, images.shape[1]):
+                raise ValueError(
+                    f"camera has {psf.shape[0]} wavelengths but the images have "
+                    f"{images.shape[1]} channels; use 1 wavelength or one per channel"
+                )
+            x = fn.linear_convolve(x, psf)
+        return self.sensor(x, generator), psf
+
+    def forward(
+        self, images: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        return self.capture(images, generator)[0]
+
+
+def _check_images(images: torch.Tensor) -> None:
+    if not isinstance(images, torch.Tensor) or images.dim() != 4:
+        shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images)
+        raise ValueError(f"images must be a (B, C, H, W) tensor in [0, 1], got {shape}")
+    if not images.is_floating_point():
+        raise ValueError(
+            f"images must be floating point in [0, 1], got dtype {images.dtype}; "
+            "divide uint8 images by 255"
+        )
