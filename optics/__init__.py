@@ -1,6 +1,6 @@
 """privcam optics: differentiable Zernike-lens camera (lens → PSF → linear convolution → sensor)."""
 
-from .camera import PRESETS, Camera, CameraConfig
+from .camera import PRESETS, Camera, CameraConfig, load_camera, save_camera
 from .lens import ZernikeLens
 from .losses import distortion_loss, psf_mask_loss
 from .materials import Material, get_material
@@ -16,8 +16,10 @@ __all__ = [
     "ZernikeLens",
     "distortion_loss",
     "get_material",
+    "load_camera",
     "nm_to_noll",
     "noll_to_nm",
     "psf_mask_loss",
+    "save_camera",
     "zernike_basis",
 ]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import torch
@@ -21,7 +22,7 @@ from . import functional as fn
 from .lens import ZernikeLens
 from .sensor import Sensor
 
-__all__ = ["PRESETS", "Camera", "CameraConfig"]
+__all__ = ["PRESETS", "Camera", "CameraConfig", "load_camera", "save_camera"]
 
 PRESETS = ("privacy", "defocus", "lowres", "ideal")
 
@@ -182,3 +183,53 @@ def _check_images(images: torch.Tensor) -> None:
             f"images must be floating point in [0, 1], got dtype {images.dtype}; "
             "divide uint8 images by 255"
         )
+
+
+def load_camera(path: str | Path, map_location: str = "cpu") -> Camera:
+    """Rebuild a trained camera from a checkpoint.
+
+    Accepts a Lightning checkpoint of the end-to-end trainer (``hyper_parameters["camera"]``
+    holds the CameraConfig dict, ``state_dict`` the weights under ``camera.``) or a plain
+    ``{"camera_config": ..., "camera_state": ...}`` file saved by :func:`save_camera`.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=False)
+    except Exception as err:  # pickle/zip errors: say which file and why
+        raise ValueError(f"cannot read checkpoint {path}: {err}") from err
+    if not isinstance(ckpt, Mapping):
+        raise ValueError(f"{path} is not a privcam checkpoint (expected a dict)")
+    if "camera_config" in ckpt:
+        config, state = ckpt["camera_config"], ckpt.get("camera_state", {})
+    else:
+        hparams = ckpt.get("hyper_parameters", {}) or {}
+        config = hparams.get("camera")
+        state = {
+            k[len("camera.") :]: v
+            for k, v in ckpt.get("state_dict", {}).items()
+            if k.startswith("camera.")
+        }
+    if config is None:
+        raise ValueError(
+            f"{path} holds no camera: expected hyper_parameters['camera'] (a privcam training "
+            "checkpoint) or 'camera_config' (saved by optics.camera.save_camera)"
+        )
+    if isinstance(config, CameraConfig):
+        config = config.to_dict()
+    camera = Camera(dict(config))
+    missing, unexpected = camera.load_state_dict(state, strict=False)
+    if unexpected or (camera.lens is not None and missing):
+        raise ValueError(
+            f"camera weights in {path} do not match its config: missing {missing}, "
+            f"unexpected {unexpected}"
+        )
+    return camera
+
+
+def save_camera(camera: Camera, path: str | Path) -> None:
+    """Save a camera's config and weights in the plain format :func:`load_camera` reads."""
+    torch.save(
+        {"camera_config": camera.config.to_dict(), "camera_state": camera.state_dict()}, path
+    )

@@ -74,11 +74,18 @@ def test_orthonormal_all_350_by_exact_quadrature():
 
 
 def test_symmetry_reduced_height_equals_direct_basis():
-    """The lens evaluates Σ c_j Z_j on 1/8 of the disk + D4 symmetry: check against the full basis."""
+    """Σ c_j Z_j on 1/8 of the disk + D4 symmetry equals the full-grid basis sum."""
     n, terms = 48, 61  # Z61 (sin 6θ) needs its partner Z62: exercises the padding
     lens = ZernikeLens(
-        pupil_grid=n, pupil_pitch_um=4.0, psf_size_px=16, sensor_distance_mm=10.0, num_zernike=terms,
-        pad_factor=8, init_std_um=0.3, sampling_check="off", base_lens=False,
+        pupil_grid=n,
+        pupil_pitch_um=4.0,
+        psf_size_px=16,
+        sensor_distance_mm=10.0,
+        num_zernike=terms,
+        pad_factor=8,
+        init_std_um=0.3,
+        sampling_check="off",
+        base_lens=False,
     )
     coeffs = lens.coefficients_um().detach().double().numpy()[:terms]
     assert np.count_nonzero(coeffs[3:]) == terms - 3
@@ -102,15 +109,29 @@ def test_invalid_indices():
 
 def test_height_map_orientation_tilt_x():
     lens = ZernikeLens(
-        pupil_grid=32, pupil_pitch_um=4.0, psf_size_px=16, sensor_distance_mm=10.0, num_zernike=3,
-        pad_factor=8, initial_coefficients_um={2: 1.0}, trainable_indices=[], base_lens=False,
+        pupil_grid=32,
+        pupil_pitch_um=4.0,
+        psf_size_px=16,
+        sensor_distance_mm=10.0,
+        num_zernike=3,
+        pad_factor=8,
+        initial_coefficients_um={2: 1.0},
+        trainable_indices=[],
+        base_lens=False,
         sampling_check="off",
     )
     h = lens.height_map_um(include_base=False)
     assert h[16, 28] > 0 > h[16, 4]  # +x is to the right (increasing column)
     lens3 = ZernikeLens(
-        pupil_grid=32, pupil_pitch_um=4.0, psf_size_px=16, sensor_distance_mm=10.0, num_zernike=3,
-        pad_factor=8, initial_coefficients_um={3: 1.0}, trainable_indices=[], base_lens=False,
+        pupil_grid=32,
+        pupil_pitch_um=4.0,
+        psf_size_px=16,
+        sensor_distance_mm=10.0,
+        num_zernike=3,
+        pad_factor=8,
+        initial_coefficients_um={3: 1.0},
+        trainable_indices=[],
+        base_lens=False,
         sampling_check="off",
     )
     h3 = lens3.height_map_um(include_base=False)

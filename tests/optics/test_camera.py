@@ -1,0 +1,145 @@
+"""Camera presets, trainable terms, fabrication noise, losses and input validation."""
+
+import pytest
+import torch
+
+from optics import Camera, CameraConfig, distortion_loss, psf_mask_loss
+from optics.lens import ZernikeLens
+
+
+def test_default_camera_parameters():
+    cam = Camera()  # DESIGN.md defaults
+    lens = cam.lens
+    assert lens.wavelengths_nm == (460.0, 550.0, 640.0)
+    assert lens.pupil_grid == 896 and lens.n_pad == 1792
+    assert lens.sensor_pitch_um == pytest.approx(10.5)
+    assert lens.num_zernike == 350 and lens.trainable_indices == tuple(range(4, 351))
+    assert lens.fabrication_tolerance_um == pytest.approx(0.02)
+    lens.eval()
+    psf = cam.psf()
+    assert psf.shape == (3, 256, 256)
+    assert torch.allclose(psf.sum((-1, -2)), torch.ones(3), atol=1e-5)
+
+
+def test_presets_and_trainable_terms(small_lens_kwargs):
+    privacy = Camera("privacy", **small_lens_kwargs)
+    assert privacy.lens.trainable_indices == tuple(range(4, 16))
+    defocus = Camera("defocus", **small_lens_kwargs)
+    assert defocus.lens.trainable_indices == (4,)
+    assert [n for n, p in defocus.named_parameters()] == ["lens.trainable_coefficients_um"]
+    assert defocus.lens.trainable_coefficients_um.numel() == 1
+    assert Camera("lowres").lens is None and Camera("ideal").lens is None
+    assert sum(p.numel() for p in Camera("ideal").parameters()) == 0
+
+
+def test_gradients_only_reach_configured_terms(small_lens_kwargs):
+    cam = Camera("privacy", trainable_indices=[5, 7], init_std_um=0.1, **small_lens_kwargs)
+    img = torch.rand(2, 3, 24, 24)
+    captured, psf = cam.capture(img)
+    (distortion_loss(captured, img) + psf_mask_loss(psf, 8)).backward()
+    grad = cam.lens.trainable_coefficients_um.grad
+    assert grad.shape == (2,) and torch.all(grad != 0)
+    full = cam.lens.coefficients_um()
+    assert full[0] == full[1] == full[2] == 0  # piston / tip / tilt untouched
+
+
+def test_fabrication_noise_only_in_training(small_lens_kwargs):
+    lens = ZernikeLens(fabrication_tolerance_um=0.05, **small_lens_kwargs)
+    lens.train()
+    assert not torch.allclose(lens(), lens())
+    lens.eval()
+    assert torch.equal(lens(), lens())
+
+
+def test_finite_object_distance_refocuses(small_lens_kwargs):
+    near = ZernikeLens(object_distance_mm=20.0, **small_lens_kwargs).eval()
+    assert near.focal_length_mm == pytest.approx(1 / (1 / 12 + 1 / 20))
+    focused = ZernikeLens(**small_lens_kwargs).eval()
+    # focused for its own object distance → the same (diffraction-limited) peak
+    assert float(near()[1].max().detach()) == pytest.approx(
+        float(focused()[1].max().detach()), rel=0.02
+    )
+    blurred = ZernikeLens(object_distance_mm=20.0, focal_length_mm=12.0, **small_lens_kwargs)
+    assert float(blurred.eval()()[1].max()) < 0.5 * float(focused()[1].max())
+
+
+def test_losses():
+    img = torch.rand(1, 3, 8, 8)
+    assert float(distortion_loss(img, img)) == 1.0
+    assert float(distortion_loss(torch.zeros_like(img), torch.ones_like(img))) == 0.0
+    psf = torch.zeros(1, 64, 64)
+    psf[0, 32, 32] = 1.0
+    assert float(psf_mask_loss(psf, 8)) == 0.0
+    psf = torch.zeros(1, 64, 64)
+    psf[0, 0, 0] = 0.6
+    psf[0, 63, 63] = 0.8
+    assert float(psf_mask_loss(psf, 8)) == pytest.approx(1.0)
+
+
+def test_config_round_trip_and_dict():
+    cfg = CameraConfig(preset="defocus", pupil_grid=64)
+    again = CameraConfig.from_dict(cfg.to_dict())
+    assert again == cfg
+
+
+@pytest.mark.parametrize(
+    ("override", "match"),
+    [
+        ({"wavelengths_nm": [550.0, -3.0]}, "wavelengths_nm"),
+        ({"wavelengths_nm": []}, "wavelengths_nm"),
+        ({"pupil_pitch_um": 0.0}, "pupil_pitch_um"),
+        ({"sensor_distance_mm": -1.0}, "sensor_distance_mm"),
+        ({"pupil_grid": 0}, "pupil_grid"),
+        ({"pupil_grid": 63}, "pupil_grid"),
+        ({"num_zernike": 0}, "num_zernike"),
+        ({"object_distance_mm": 0.0}, "object_distance_mm"),
+        ({"psf_size_px": 0}, "psf_size_px"),
+        ({"psf_size_px": 600}, "PSF larger than the field"),
+        ({"sensor_pitch_um": 2.0}, "sensor_pitch_um"),
+        ({"pad_factor": 1, "sensor_distance_mm": 40.0}, "pad_factor"),
+        ({"focal_length_mm": 0.02, "psf_size_px": 16}, "phase aliases"),
+        ({"trainable_indices": [2, 400]}, "trainable_indices"),
+        ({"fabrication_tolerance_um": -0.1}, "fabrication_tolerance_um"),
+        ({"propagation": "raytrace"}, "propagation"),
+        ({"material": "unobtainium"}, "unknown material"),
+        ({"read_noise_std": -1.0}, "noise"),
+        ({"response": "log"}, "response"),
+    ],
+)
+def test_invalid_settings_name_the_field(small_lens_kwargs, override, match):
+    with pytest.raises(ValueError, match=match):
+        Camera("privacy", **{**small_lens_kwargs, **override})
+
+
+def test_unknown_preset_and_option():
+    with pytest.raises(ValueError, match="unknown camera preset 'pinhole'"):
+        Camera("pinhole")
+    with pytest.raises(ValueError, match="unknown camera option"):
+        Camera({"preset": "privacy", "focal_lenght_mm": 20})
+    with pytest.raises(ValueError, match=r"\(B, C, H, W\)"):
+        Camera("ideal")(torch.rand(3, 8, 8))
+    with pytest.raises(ValueError, match="divide uint8"):
+        Camera("ideal")(torch.zeros(1, 3, 8, 8, dtype=torch.uint8))
+
+
+def test_save_and_load_camera(tmp_path, small_lens_kwargs):
+    from optics import load_camera, save_camera
+
+    cam = Camera("privacy", init_std_um=0.1, **small_lens_kwargs)
+    save_camera(cam, tmp_path / "cam.pt")
+    again = load_camera(tmp_path / "cam.pt")
+    assert torch.equal(again.lens.coefficients_um(), cam.lens.coefficients_um())
+    # Lightning-style checkpoint
+    ckpt = {
+        "hyper_parameters": {"camera": cam.config.to_dict()},
+        "state_dict": {f"camera.{k}": v for k, v in cam.state_dict().items()},
+    }
+    torch.save(ckpt, tmp_path / "run.ckpt")
+    assert torch.equal(
+        load_camera(tmp_path / "run.ckpt").lens.coefficients_um(), cam.lens.coefficients_um()
+    )
+    torch.save({"state_dict": {}}, tmp_path / "nolens.ckpt")
+    with pytest.raises(ValueError, match="holds no camera"):
+        load_camera(tmp_path / "nolens.ckpt")
+    with pytest.raises(FileNotFoundError, match=r"missing\.ckpt"):
+        load_camera(tmp_path / "missing.ckpt")
