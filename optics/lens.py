@@ -250,8 +250,8 @@ class ZernikeLens(nn.Module):
         j_ext = _complete_terms(self.num_zernike)
         radius = n / 2.0  # aperture radius in samples = the Zernike normalisation radius
         dx, dy = layout["domain_x"].astype(np.float64), layout["domain_y"].astype(np.float64)
-        basis = zernike_basis(j_ext, np.hypot(dx, dy) / radius, np.arctan2(dy, dx))
-        self.register_buffer("domain_basis", torch.from_numpy(basis).float(), persistent=False)
+        basis = zernike_basis(j_ext, np.hypot(dx, dy) / radius, np.arctan2(dy, dx), np.float32)
+        self.register_buffer("domain_basis", torch.from_numpy(basis), persistent=False)
         maps = _symmetry_coefficient_maps(j_ext)
         self.register_buffer("symmetry_maps", torch.from_numpy(maps).float(), persistent=False)
         self.register_buffer("source_index", torch.from_numpy(layout["source"]), persistent=False)

@@ -94,29 +94,30 @@ def radial_polynomial(n: int, m_abs: int, rho: np.ndarray) -> np.ndarray:
     return out
 
 
-def zernike_basis(num_terms: int, rho: np.ndarray, theta: np.ndarray) -> np.ndarray:
+def zernike_basis(
+    num_terms: int, rho: np.ndarray, theta: np.ndarray, dtype: type = np.float64
+) -> np.ndarray:
     """Noll-ordered, RMS-normalised Zernike terms Z_1..Z_num_terms.
 
     Args:
         num_terms: J >= 1.
         rho, theta: polar coordinates of shape S (ρ normalised to the unit disk; values with
             ρ > 1 are evaluated too, callers mask them).
+        dtype: output dtype; each term is evaluated in float64 first.
 
     Returns:
-        float64 array of shape (J, *S).
+        array of shape (J, *S).
     """
     if num_terms < 1:
         raise ValueError(f"num_terms must be >= 1, got {num_terms}: a lens needs Zernike terms")
     rho = np.asarray(rho, dtype=np.float64)
     theta = np.asarray(theta, dtype=np.float64)
-    out = np.empty((num_terms, *rho.shape), dtype=np.float64)
-    radial_cache: dict[tuple[int, int], np.ndarray] = {}
+    out = np.empty((num_terms, *rho.shape), dtype=dtype)
+    key, radial = None, None  # cos/sin partners are adjacent in Noll order: cache one radial
     for j in range(1, num_terms + 1):
         n, m = noll_to_nm(j)
-        key = (n, abs(m))
-        if key not in radial_cache:
-            radial_cache[key] = radial_polynomial(n, abs(m), rho)
-        radial = radial_cache[key]
+        if key != (n, abs(m)):
+            key, radial = (n, abs(m)), radial_polynomial(n, abs(m), rho)
         if m == 0:
             out[j - 1] = math.sqrt(n + 1) * radial
         elif m > 0:

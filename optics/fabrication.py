@@ -1,0 +1,405 @@
+"""Fabrication maths for lens export: analytic sag and derivatives, PSFs from any height map,
+multi-level quantisation and the figures of merit of the export report.
+
+Pure functions (numpy / torch in, numpy / torch out); files and the CLI live in
+``optics/export.py``. Conventions are the lens's (``optics/lens.py``): height h (µm of glass,
+more glass = larger h) = h_base + Σ c_j Z_j, Z_j Noll-ordered and RMS-normalised on the disk of
+radius R = N·pitch/2, θ from +x towards +y; grids FFT-centred, row 0 at +y.
+
+The sag is evaluated analytically from the Zernike sum, derivatives included: with w = x + iy
+and u = x² + y², every Noll term is Re or Im of N·w^|m|·P(u) for a polynomial P (R_n^|m|(ρ) =
+ρ^|m|·P(ρ²)). Grouping the terms by |m| gives z = Σ_m Re[w^m Q_m(u)] with complex polynomials
+Q_m, whose x, y and mixed xy derivatives are polynomials too — exact, no 1/ρ singularity.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from scipy import ndimage
+from scipy.spatial import cKDTree
+
+from . import functional as fn
+from .lens import ZernikeLens
+from .zernike import noll_to_nm
+
+__all__ = [
+    "QuantizedHeight",
+    "SurfaceModel",
+    "aperture_mask",
+    "encircled_energy_radius_um",
+    "field_to_psf",
+    "ideal_psf",
+    "monte_carlo_psfs",
+    "psf_correlation",
+    "psf_from_height",
+    "pupil_coordinates_mm",
+    "quantize_height",
+    "radial_mtf",
+    "smallest_feature_um",
+    "strehl_ratio",
+    "zernike_sum_with_derivatives",
+]
+
+
+# --------------------------------------------------------------------------- geometry
+
+
+def pupil_coordinates_mm(n: int, pitch_um: float) -> tuple[np.ndarray, np.ndarray]:
+    """Sample centres (x_mm, y_mm), each (n, n), of an FFT-centred grid: x = (col − n//2)·pitch,
+    y = (n//2 − row)·pitch (row 0 at +y)."""
+    idx = (np.arange(n) - n // 2) * pitch_um * 1e-3
+    return np.meshgrid(idx, -idx)
+
+
+def aperture_mask(n: int) -> np.ndarray:
+    """(n, n) bool: samples strictly inside the radius-n/2 disk (the lens's aperture)."""
+    i = np.arange(n) - n // 2
+    return 4 * (i[None, :] ** 2 + i[:, None] ** 2) < n * n
+
+
+def _radial_poly_in_u(n: int, m_abs: int) -> np.ndarray:
+    """Ascending coefficients of P with R_n^|m|(ρ) = ρ^|m|·P(ρ²)."""
+    deg = (n - m_abs) // 2
+    p = np.zeros(deg + 1)
+    for s in range(deg + 1):
+        p[deg - s] = (
+            (-1) ** s
+            * math.factorial(n - s)
+            / (
+                math.factorial(s)
+                * math.factorial((n + m_abs) // 2 - s)
+                * math.factorial((n - m_abs) // 2 - s)
+            )
+        )
+    return p
+
+
+def zernike_sum_with_derivatives(
+    coefficients: np.ndarray, x: np.ndarray, y: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Σ_j c_j Z_j and its derivatives ∂/∂x, ∂/∂y, ∂²/∂x∂y at normalised coordinates.
+
+    Args:
+        coefficients: (J,) Noll order from Z1 (any unit; the outputs carry it).
+        x, y: normalised coordinates (unit disk = normalisation radius), any equal shape S.
+
+    Returns:
+        four float64 arrays of shape S: value, d/dx, d/dy, d²/dxdy (per normalised unit).
+    """
+    c = np.asarray(coefficients, dtype=np.float64)
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    groups: dict[int, np.ndarray] = {}
+    for j, cj in enumerate(c, start=1):
+        if cj == 0:
+            continue
+        n, m = noll_to_nm(j)
+        m_abs = abs(m)
+        norm = math.sqrt(n + 1) if m == 0 else math.sqrt(2 * (n + 1))
+        # cos term = Re[f]; sin term = Im[f] = Re[−i f]
+        weight = cj * norm * (1.0 if m >= 0 else -1j)
+        p = weight * _radial_poly_in_u(n, m_abs)
+        q = groups.get(m_abs, np.zeros(0, dtype=np.complex128))
+        if q.size < p.size:
+            q = np.concatenate([q, np.zeros(p.size - q.size, dtype=np.complex128)])
+        q[: p.size] += p
+        groups[m_abs] = q
+    w = x + 1j * y
+    u = x * x + y * y
+    z = np.zeros(x.shape, dtype=np.complex128)
+    zx, zy, zxy = (np.zeros_like(z) for _ in range(3))
+    poly = np.polynomial.polynomial
+    for m_abs, q in groups.items():
+        dq = poly.polyder(q) if q.size > 1 else np.zeros(1, dtype=np.complex128)
+        d2q = poly.polyder(dq) if dq.size > 1 else np.zeros(1, dtype=np.complex128)
+        qv, dqv, d2qv = poly.polyval(u, q), poly.polyval(u, dq), poly.polyval(u, d2q)
+        wm = w**m_abs
+        wm1 = w ** max(m_abs - 1, 0)
+        wm2 = w ** max(m_abs - 2, 0)
+        z += wm * qv
+        zx += m_abs * wm1 * qv + 2 * x * wm * dqv
+        zy += 1j * m_abs * wm1 * qv + 2 * y * wm * dqv
+        zxy += (
+            1j * m_abs * (m_abs - 1) * wm2 * qv
+            + 2 * m_abs * wm1 * dqv * (y + 1j * x)
+            + 4 * x * y * wm * d2qv
+        )
+    return z.real, zx.real, zy.real, zxy.real
+
+
+@dataclass(frozen=True)
+class SurfaceModel:
+    """Analytic lens surface: h(x, y) = a·r² + Σ_j c_j Z_j(x/R, y/R).
+
+    ``coefficients_um`` (J,) Noll from Z1 (µm of height); ``normalisation_radius_mm`` R;
+    ``base_sag_per_mm`` a (h_base = a·r² in mm, a = −1/(2 f (n(λ_d) − 1)); 0 without a base lens).
+    """
+
+    coefficients_um: np.ndarray
+    normalisation_radius_mm: float
+    base_sag_per_mm: float = 0.0
+
+    @classmethod
+    def from_lens(cls, lens: ZernikeLens) -> SurfaceModel:
+        a = 0.0
+        if lens.base_lens:
+            n_d = float(lens.material.refractive_index(lens.design_wavelength_nm))
+            a = -1.0 / (2.0 * lens.focal_length_mm * (n_d - 1.0))
+        return cls(
+            coefficients_um=lens.coefficients_um().detach().double().cpu().numpy(),
+            normalisation_radius_mm=lens.pupil_grid * lens.pupil_pitch_um / 2 * 1e-3,
+            base_sag_per_mm=a,
+        )
+
+    @property
+    def base_radius_mm(self) -> float:
+        """Vertex radius of the (paraboloidal, conic −1) base: h_base = r²/(2·radius)."""
+        return math.inf if self.base_sag_per_mm == 0 else 1.0 / (2.0 * self.base_sag_per_mm)
+
+    def sag_mm(
+        self, x_mm: np.ndarray, y_mm: np.ndarray, include_base: bool = True
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(z_mm, dz/dx, dz/dy, d²z/dxdy [1/mm]) at (x_mm, y_mm); slopes in mm/mm."""
+        r_mm = self.normalisation_radius_mm
+        z, zx, zy, zxy = zernike_sum_with_derivatives(
+            self.coefficients_um * 1e-3, np.asarray(x_mm) / r_mm, np.asarray(y_mm) / r_mm
+        )
+        zx, zy, zxy = zx / r_mm, zy / r_mm, zxy / r_mm**2
+        if include_base and self.base_sag_per_mm:
+            a = self.base_sag_per_mm
+            z = z + a * (np.square(x_mm) + np.square(y_mm))
+            zx = zx + 2 * a * np.asarray(x_mm)
+            zy = zy + 2 * a * np.asarray(y_mm)
+        return z, zx, zy, zxy
+
+
+# --------------------------------------------------------------------------- PSFs
+
+
+def field_to_psf(lens: ZernikeLens, field: torch.Tensor) -> torch.Tensor:
+    """Pupil field (Λ, N, N) → PSF (Λ, K, K) on the lens's sensor pixels, each wavelength
+    summing to 1 (the same propagation and area resampling as ``lens.forward``)."""
+    pitch_m = lens.pupil_pitch_um * 1e-6
+    z_m = lens.sensor_distance_mm * 1e-3
+    wavelengths_m = lens.wavelengths_m.to(field.device)
+    if lens.propagation == "fresnel":
+        u = fn.propagate_fresnel_separable(
+            field, pitch_m, wavelengths_m, z_m, lens.n_pad, lens.n_out
+        )
+    else:
+        pad = lens.n_pad - lens.pupil_grid
+        padded = torch.nn.functional.pad(field, (0, pad, 0, pad))
+        u = fn.propagate(padded, pitch_m, wavelengths_m, z_m, method="angular_spectrum")
+        idx = (lens.pupil_grid // 2 - lens.n_out // 2 + torch.arange(lens.n_out)) % lens.n_pad
+        u = u.index_select(-1, idx).index_select(-2, idx)
+    intensity = u.real.square() + u.imag.square()
+    return fn.psf_intensity_to_sensor(intensity, lens.resample_matrix.to(intensity.dtype))
+
+
+def _field_from_phase(phase_rad: np.ndarray, mask: np.ndarray) -> torch.Tensor:
+    """exp(iφ) inside the aperture, 0 outside; φ (Λ, N, N) float64, wrapped before the cast."""
+    phase = np.remainder(phase_rad, 2 * math.pi)
+    field = torch.polar(torch.ones(phase.shape), torch.from_numpy(phase).float())
+    return field * torch.from_numpy(mask)
+
+
+@torch.no_grad()
+def psf_from_height(lens: ZernikeLens, height_um: np.ndarray) -> torch.Tensor:
+    """PSF (Λ, K, K) of a lens whose surface is ``height_um`` (N, N), µm, base lens included
+    (as ``lens.height_map_um()``); values outside the aperture are ignored. Phase per wavelength
+    φ_λ = 2π/λ·(n(λ) − 1)·h (+ k r²/2d for a finite object distance d), computed in float64."""
+    n = lens.pupil_grid
+    if height_um.shape != (n, n):
+        raise ValueError(f"height map must be ({n}, {n}) like the pupil grid, got {height_um.shape}")
+    lam_m = np.asarray(lens.wavelengths_nm) * 1e-9
+    k = 2 * math.pi / lam_m
+    n_lam = np.asarray(lens.refractive_indices)
+    mask = aperture_mask(n)
+    h = np.where(mask, np.asarray(height_um, dtype=np.float64), 0.0) * 1e-6
+    phase = (k * (n_lam - 1))[:, None, None] * h[None]
+    if lens.object_distance_mm is not None:
+        x, y = pupil_coordinates_mm(n, lens.pupil_pitch_um)
+        r2_m2 = (x**2 + y**2) * 1e-6
+        phase = phase + k[:, None, None] * r2_m2[None] / (2 * lens.object_distance_mm * 1e-3)
+    return field_to_psf(lens, _field_from_phase(phase, mask))
+
+
+@torch.no_grad()
+def ideal_psf(lens: ZernikeLens) -> torch.Tensor:
+    """PSF (Λ, K, K) of the aberration-free lens with the same aperture: a converging spherical
+    (paraxial) wave focused on the sensor at every wavelength, φ = −k r²/(2z)."""
+    n = lens.pupil_grid
+    x, y = pupil_coordinates_mm(n, lens.pupil_pitch_um)
+    r2_m2 = (x**2 + y**2) * 1e-6
+    k = 2 * math.pi / (np.asarray(lens.wavelengths_nm) * 1e-9)
+    phase = -k[:, None, None] * r2_m2[None] / (2 * lens.sensor_distance_mm * 1e-3)
+    return field_to_psf(lens, _field_from_phase(phase, aperture_mask(n)))
+
+
+# --------------------------------------------------------------------------- figures of merit
+
+
+def psf_correlation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pearson correlation per wavelength of two PSF stacks (Λ, K, K) → (Λ,)."""
+    a = np.asarray(a, dtype=np.float64).reshape(len(a), -1)
+    b = np.asarray(b, dtype=np.float64).reshape(len(b), -1)
+    a = a - a.mean(1, keepdims=True)
+    b = b - b.mean(1, keepdims=True)
+    denom = np.sqrt((a * a).sum(1) * (b * b).sum(1))
+    return (a * b).sum(1) / np.maximum(denom, np.finfo(np.float64).tiny)
+
+
+def strehl_ratio(psf: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Peak ratio max(psf)/max(reference) per wavelength, (Λ, K, K) each (both sum to 1)."""
+    psf = np.asarray(psf, dtype=np.float64)
+    reference = np.asarray(reference, dtype=np.float64)
+    return psf.reshape(len(psf), -1).max(1) / reference.reshape(len(reference), -1).max(1)
+
+
+def encircled_energy_radius_um(
+    psf: np.ndarray, pitch_um: float, fractions: tuple[float, ...] = (0.5, 0.8)
+) -> np.ndarray:
+    """Radius (µm) of the disk centred on the PSF centroid that holds each fraction of the energy
+    in the K×K window (pixel-centre distances, linear interpolation). (Λ, K, K) → (Λ, F)."""
+    psf = np.asarray(psf, dtype=np.float64)
+    k = psf.shape[-1]
+    rows, cols = np.mgrid[0:k, 0:k]
+    out = np.zeros((len(psf), len(fractions)))
+    for i, p in enumerate(psf):
+        total = p.sum()
+        cy, cx = (p * rows).sum() / total, (p * cols).sum() / total
+        r = np.hypot(rows - cy, cols - cx).ravel() * pitch_um
+        order = np.argsort(r, kind="stable")
+        cum = np.cumsum(p.ravel()[order]) / total
+        out[i] = np.interp(fractions, cum, r[order])
+    return out
+
+
+def radial_mtf(psf: np.ndarray, pitch_um: float) -> tuple[np.ndarray, np.ndarray]:
+    """Radially averaged MTF per wavelength up to the sensor Nyquist frequency.
+
+    Returns:
+        frequencies (F,) in cycles/mm and MTF (Λ, F), 1 at zero frequency.
+    """
+    psf = np.asarray(psf, dtype=np.float64)
+    k = psf.shape[-1]
+    otf = np.abs(np.fft.fft2(np.fft.ifftshift(psf, axes=(-2, -1))))
+    otf /= np.maximum(otf[..., :1, :1], np.finfo(np.float64).tiny)
+    f = np.fft.fftfreq(k, d=pitch_um * 1e-3)
+    fr = np.hypot(f[None, :], f[:, None])
+    df = 1.0 / (k * pitch_um * 1e-3)
+    bins = np.rint(fr / df).astype(int).ravel()
+    n_bins = k // 2 + 1
+    keep = bins < n_bins
+    counts = np.bincount(bins[keep], minlength=n_bins)
+    mtf = np.stack(
+        [np.bincount(bins[keep], o.ravel()[keep], minlength=n_bins) for o in otf]
+    ) / np.maximum(counts, 1)
+    return np.arange(n_bins) * df, mtf
+
+
+def smallest_feature_um(
+    height_um: np.ndarray, mask: np.ndarray, pitch_um: float, min_step_um: float = 1e-3
+) -> float | None:
+    """Smallest lateral distance (µm) between a local maximum and a local minimum of the surface.
+
+    Extrema are samples whose 3×3 neighbourhood lies inside the aperture and that are >= (<=)
+    all 8 neighbours (flat patches excluded). For each maximum the nearest minima (up to 8) are
+    searched and the closest one at least ``min_step_um`` lower counts: for a sinusoidal ripple
+    this is its half-period — the width of the narrowest hill or valley a process must form.
+    None when the surface has no interior maximum–minimum pair (e.g. a plain lens).
+    """
+    h = np.where(mask, np.asarray(height_um, dtype=np.float64), 0.0)
+    interior = ndimage.binary_erosion(mask, structure=np.ones((3, 3), bool))
+    hmax = ndimage.maximum_filter(h, size=3, mode="nearest")
+    hmin = ndimage.minimum_filter(h, size=3, mode="nearest")
+    is_max = interior & (h >= hmax) & (h > hmin)
+    is_min = interior & (h <= hmin) & (h < hmax)
+    if not is_max.any() or not is_min.any():
+        return None
+    p_max, p_min = np.argwhere(is_max), np.argwhere(is_min)
+    k = min(8, len(p_min))
+    dist, idx = cKDTree(p_min).query(p_max, k=k)
+    dist, idx = dist.reshape(len(p_max), k), idx.reshape(len(p_max), k)
+    steps = h[tuple(p_max.T)][:, None] - h[p_min[idx, 0], p_min[idx, 1]]
+    ok = steps >= min_step_um
+    if not ok.any():
+        return None
+    return float(dist[ok].min() * pitch_um)
+
+
+@dataclass(frozen=True)
+class QuantizedHeight:
+    """Multi-level surface: ``level`` (N, N) int in [0, L); ``height_um`` (N, N) quantised height
+    (same offset as the input, 0 outside the aperture); ``level_heights_um`` (L,) height of each
+    level above the lowest one; ``step_um`` level spacing; ``offset_um`` height of level 0."""
+
+    level: np.ndarray
+    height_um: np.ndarray
+    level_heights_um: np.ndarray
+    step_um: float
+    offset_um: float
+
+
+def quantize_height(
+    height_um: np.ndarray, mask: np.ndarray, levels: int, wrap_period_um: float | None = None
+) -> QuantizedHeight:
+    """Quantise a height map (N, N) µm to ``levels`` equally spaced levels.
+
+    Without wrapping the levels span the full peak-to-valley (level 0 = lowest point, level L−1 =
+    highest, step PV/(L−1)). With ``wrap_period_um`` T (e.g. λ_d/(n(λ_d) − 1), one wave of phase
+    at the design wavelength) the height is first reduced modulo T (a kinoform / multi-level
+    diffractive surface) and quantised to L levels of T/L.
+    """
+    if int(levels) != levels or levels < 2:
+        raise ValueError(f"levels must be an integer >= 2, got {levels!r}")
+    h = np.asarray(height_um, dtype=np.float64)
+    lo = float(h[mask].min())
+    if wrap_period_um is None:
+        pv = float(h[mask].max()) - lo
+        step = pv / (levels - 1) if pv > 0 else 1.0
+        level = np.rint((h - lo) / step).astype(np.int64).clip(0, levels - 1)
+    else:
+        if not wrap_period_um > 0:
+            raise ValueError(f"wrap_period_um must be positive, got {wrap_period_um}")
+        step = wrap_period_um / levels
+        level = np.rint(np.remainder(h - lo, wrap_period_um) / step).astype(np.int64) % levels
+    level = np.where(mask, level, 0)
+    heights = np.arange(levels) * step
+    quantised = np.where(mask, lo + heights[level], 0.0)
+    return QuantizedHeight(level, quantised, heights, float(step), lo)
+
+
+def monte_carlo_psfs(
+    lens: ZernikeLens,
+    height_um: np.ndarray,
+    nominal_psf: np.ndarray,
+    reference_psf: np.ndarray,
+    draws: int,
+    tolerance_um: float,
+    seed: int = 0,
+) -> dict[str, np.ndarray]:
+    """PSF spread under fabrication error: ``draws`` surfaces with independent uniform height
+    errors in [−tol, +tol] on every pupil sample (as the lens adds in training).
+
+    Returns numpy arrays: ``strehl`` (D, Λ) vs ``reference_psf``, ``correlation`` (D, Λ) to
+    ``nominal_psf``, ``mean_psf`` / ``std_psf`` (Λ, K, K).
+    """
+    rng = np.random.default_rng(seed)
+    psfs = []
+    for _ in range(draws):
+        noise = rng.uniform(-tolerance_um, tolerance_um, size=height_um.shape)
+        psfs.append(psf_from_height(lens, height_um + noise).double().numpy())
+    stack = np.stack(psfs) if psfs else np.zeros((0, *np.shape(nominal_psf)))
+    return {
+        "strehl": np.array([strehl_ratio(p, reference_psf) for p in stack]).reshape(draws, -1),
+        "correlation": np.array([psf_correlation(p, nominal_psf) for p in stack]).reshape(
+            draws, -1
+        ),
+        "mean_psf": stack.mean(0) if draws else np.asarray(nominal_psf),
+        "std_psf": stack.std(0) if draws else np.zeros_like(nominal_psf),
+    }
