@@ -1,0 +1,487 @@
+"""privcam evaluation entry point.
+
+Subcommands:
+    caption   caption one image with a trained captioner checkpoint
+
+Example::
+
+    python evaluate.py caption --ckpt runs/captioner/captioner.pt --image photo.jpg
+
+Each subcommand registers itself in ``SUBCOMMANDS`` (name -> (add_arguments, run)); add new
+ones (attacks, tables, ...) the same way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+
+def _caption_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--ckpt", required=True, help="captioner checkpoint (captioner.pt)")
+    parser.add_argument("--image", required=True, nargs="+", help="image file(s) (JPEG/PNG)")
+    parser.add_argument("--beam-size", type=int, default=3)
+    parser.add_argument("--max-len", type=int, default=20)
+    parser.add_argument(
+        "--image-size",
+        type=int,
+        default=0,
+        help="resize to this square size (0: the size used in training)",
+    )
+    parser.add_argument("--device", default="cpu")
+
+
+def _caption(args: argparse.Namespace) -> int:
+    import torch
+
+    from captioning.data import load_image
+    from captioning.model import load_checkpoint
+
+    model, _ = load_checkpoint(args.ckpt, map_location=args.device)
+    ckpt = torch.load(args.ckpt, map_location="cpu", weights_only=True)
+    size = args.image_size or int(ckpt.get("image_size", 224))
+    blind = bool(ckpt.get("blind", False))
+    images = (
+        torch.stack(
+            [torch.from_numpy(load_image(path, size)).permute(2, 0, 1) for path in args.image]
+        )
+        .float()
+        .div(255.0)
+        .to(args.device)
+    )
+    if blind:
+        images = torch.full_like(images, 0.5)
+    result = model.generate(images, beam_size=args.beam_size, max_len=args.max_len)
+    assert result.captions is not None
+    for path, caption, logp in zip(
+        args.image, result.captions, result.log_probs.tolist(), strict=True
+    ):
+        if len(args.image) == 1:
+            print(caption)
+        else:
+            print(f"{path}\t{caption}\t(log p {logp:.2f})")
+    return 0
+
+
+SUBCOMMANDS: dict[
+    str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int], str]
+] = {
+    "caption": (_caption_args, _caption, "caption image(s) with a trained captioner"),
+}
+
+
+# ============================================================================ end-to-end models
+
+PUBLISHED_COCO = {  # Arguello et al., COCO Karpathy test split (DESIGN.md "Targets")
+    "privacy": {"BLEU-1": 68.9, "BLEU-4": 29.0, "METEOR": 26.8, "CIDEr-D": 89.0},
+    "defocus": {"BLEU-1": 67.3, "BLEU-4": 25.5, "METEOR": 26.8, "CIDEr-D": 81.1},
+    "lowres": {"BLEU-1": 61.6, "BLEU-4": 19.9, "METEOR": 23.3, "CIDEr-D": 58.8},
+    "ideal": {"BLEU-1": 73.2, "BLEU-4": 33.3, "METEOR": 29.0, "CIDEr-D": 101.2},
+}
+TABLE_METRICS = ("BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr-D")
+
+
+def load_trained(
+    ckpt: str | Path,
+    device: str = "cpu",
+    data_root: str | None = None,
+    batch_size: int | None = None,
+    max_images: int | None = None,
+):
+    """A trained end-to-end model and its data module, rebuilt from a training checkpoint."""
+    import torch
+
+    from train import CaptionDataModule, PrivacyCaptioner
+
+    path = Path(ckpt)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"checkpoint {path} not found (expected runs/…/checkpoints/best.ckpt)"
+        )
+    raw = torch.load(path, map_location="cpu", weights_only=False)
+    if not isinstance(raw, dict) or "hyper_parameters" not in raw or "state_dict" not in raw:
+        raise ValueError(
+            f"{path} is not a privcam training checkpoint (no hyper_parameters / "
+            "state_dict); captioner-only checkpoints work with `evaluate.py caption`"
+        )
+    module = PrivacyCaptioner.load_from_checkpoint(path, map_location=device)
+    data_hp = {
+        k: v for k, v in raw.get("datamodule_hyper_parameters", {}).items() if not k.startswith("_")
+    }
+    data_hp.update(generate_embedded=False, num_workers=0, persistent_workers=False)
+    if data_root:
+        data_hp["root"] = data_root
+    if batch_size:
+        data_hp["eval_batch_size"] = batch_size
+    data_hp["max_eval_images"] = max_images
+    data = CaptionDataModule(**data_hp)
+    return module, data
+
+
+def evaluate_captions(
+    ckpt: str | Path,
+    split: str = "test",
+    beam: int = 3,
+    out_dir: str | Path | None = None,
+    device: str = "cpu",
+    data_root: str | None = None,
+    batch_size: int | None = None,
+    max_images: int | None = None,
+    seed: int = 0,
+) -> dict:
+    """Caption a split through the trained camera; write results, metrics JSON and markdown."""
+    import lightning as L
+
+    from captioning.metrics import save_results
+
+    L.seed_everything(seed, verbose=False)
+    module, data = load_trained(ckpt, device, data_root, batch_size, max_images)
+    module.hparams.test_beam_size = beam
+    module.eval_split = split
+    trainer = L.Trainer(
+        accelerator="gpu" if device.startswith("cuda") else "cpu",
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    data.test_split = split
+    trainer.test(module, datamodule=data, verbose=False)
+    metrics = {k.split("/", 1)[1]: v for k, v in module.last_eval["metrics"].items()}
+    preset = module.hparams.camera["preset"]
+    out = Path(out_dir) if out_dir else Path(ckpt).parent.parent / f"eval_{split}"
+    out.mkdir(parents=True, exist_ok=True)
+    save_results(out / f"captions_{split}_results.json", module.last_eval["captions"])
+    result = {
+        "checkpoint": str(ckpt),
+        "camera": preset,
+        "split": split,
+        "beam": beam,
+        "metrics": metrics,
+    }
+    (out / f"metrics_{split}.json").write_text(json.dumps(result, indent=2))
+    (out / f"metrics_{split}.md").write_text(markdown_table([result]))
+    return result
+
+
+def _fmt(value: float | None, digits: int = 1) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def markdown_table(results: Sequence[dict], published: bool = False) -> str:
+    """Paper-style table: caption metrics (×100) and SSIM/PSNR of captured vs original."""
+    head = [
+        "camera",
+        *("B-" + m[-1] if m.startswith("BLEU") else m.replace("-D", "") for m in TABLE_METRICS),
+        "SSIM captured",
+        "PSNR captured (dB)",
+    ]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in results:
+        m = r["metrics"]
+        cells = [
+            r["camera"],
+            *(_fmt(m.get(k)) for k in TABLE_METRICS),
+            f"{m['ssim']:.3f} ± {m['ssim_std']:.3f}",
+            f"{m['psnr']:.1f} ± {m['psnr_std']:.1f}",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    if published:
+        for cam, m in PUBLISHED_COCO.items():
+            cells = [
+                f"paper (COCO), {cam}",
+                *(_fmt(m.get(k)) if k in m else "" for k in TABLE_METRICS),
+                "0.48 ± 0.12" if cam == "privacy" else "",
+                "",
+            ]
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def compare(
+    ckpts: Sequence[str | Path],
+    out_dir: str | Path,
+    split: str = "test",
+    beam: int = 3,
+    device: str = "cpu",
+    data_root: str | None = None,
+    max_images: int | None = None,
+) -> list[dict]:
+    """Evaluate several cameras and write the comparison table (markdown + CSV)."""
+    import csv
+
+    order = {name: i for i, name in enumerate(PUBLISHED_COCO)}
+    results = [
+        evaluate_captions(
+            c,
+            split,
+            beam,
+            Path(out_dir) / f"eval_{i}_{split}",
+            device,
+            data_root,
+            max_images=max_images,
+        )
+        for i, c in enumerate(ckpts)
+    ]
+    results.sort(key=lambda r: order.get(r["camera"], 99))
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "comparison.md").write_text(markdown_table(results, published=True))
+    with (out / "comparison.csv").open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(
+            ["camera", "checkpoint", *TABLE_METRICS, "ssim", "ssim_std", "psnr", "psnr_std"]
+        )
+        for r in results:
+            m = r["metrics"]
+            writer.writerow(
+                [
+                    r["camera"],
+                    r["checkpoint"],
+                    *(m.get(k) for k in TABLE_METRICS),
+                    m["ssim"],
+                    m["ssim_std"],
+                    m["psnr"],
+                    m["psnr_std"],
+                ]
+            )
+    return results
+
+
+def _captions_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--ckpt", required=True, help="training checkpoint (…/checkpoints/best.ckpt)"
+    )
+    parser.add_argument("--split", default="test", choices=["val", "test"])
+    parser.add_argument("--beam", type=int, default=3, help="beam size (1 = greedy)")
+    parser.add_argument("--out", default=None, help="output folder (default <run>/eval_<split>)")
+    parser.add_argument(
+        "--data-root", default=None, help="override the data root in the checkpoint"
+    )
+    parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--max-images", type=int, default=None)
+    parser.add_argument("--device", default="cpu")
+
+
+def _captions(args: argparse.Namespace) -> int:
+    result = evaluate_captions(
+        args.ckpt,
+        args.split,
+        args.beam,
+        args.out,
+        args.device,
+        args.data_root,
+        args.batch_size,
+        args.max_images,
+    )
+    print(markdown_table([result]), end="")
+    return 0
+
+
+def _compare_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("ckpts", nargs="+", help="training checkpoints, one per camera")
+    parser.add_argument("--out", default="runs/compare")
+    parser.add_argument("--split", default="test", choices=["val", "test"])
+    parser.add_argument("--beam", type=int, default=3)
+    parser.add_argument("--data-root", default=None)
+    parser.add_argument("--max-images", type=int, default=None)
+    parser.add_argument("--device", default="cpu")
+
+
+def _compare(args: argparse.Namespace) -> int:
+    compare(
+        args.ckpts, args.out, args.split, args.beam, args.device, args.data_root, args.max_images
+    )
+    print((Path(args.out) / "comparison.md").read_text(), end="")
+    return 0
+
+
+def _demo_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", default="runs/demo")
+    parser.add_argument("--config", default="configs/demo.yaml")
+    parser.add_argument(
+        "--presets", nargs="+", default=list(PUBLISHED_COCO), choices=list(PUBLISHED_COCO)
+    )
+    parser.add_argument("--max-epochs", type=int, default=None, help="override the config")
+    parser.add_argument("--skip-attacks", action="store_true")
+    parser.add_argument("--skip-export", action="store_true")
+
+
+def _demo(args: argparse.Namespace) -> int:
+    report = run_demo(
+        Path(args.out),
+        args.config,
+        args.presets,
+        args.max_epochs,
+        attacks=not args.skip_attacks,
+        export=not args.skip_export,
+    )
+    print(report.read_text(), end="")
+    return 0
+
+
+def run_demo(
+    out: Path,
+    config: str,
+    presets: Sequence[str],
+    max_epochs: int | None = None,
+    attacks: bool = True,
+    export: bool = True,
+) -> Path:
+    """Train every camera on the embedded data, evaluate them, write ``out/report.md``."""
+    import time
+
+    from train import cli_main
+
+    out.mkdir(parents=True, exist_ok=True)
+    timings, ckpts = {}, {}
+    for preset in presets:
+        t0 = time.perf_counter()
+        argv = [
+            "fit",
+            "--config",
+            config,
+            "--model.camera.preset",
+            preset,
+            "--trainer.default_root_dir",
+            str(out / preset),
+            "--trainer.enable_progress_bar",
+            "false",
+        ]
+        if max_epochs is not None:
+            argv += ["--trainer.max_epochs", str(max_epochs)]
+        cli = cli_main(argv)
+        best = cli.trainer.checkpoint_callback.best_model_path
+        ckpts[preset] = best or str(out / preset / "checkpoints" / "last.ckpt")
+        timings[preset] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    results = compare(list(ckpts.values()), out, "test", beam=3)
+    timings["evaluation"] = time.perf_counter() - t0
+    sections = [
+        "# privcam demo report",
+        "",
+        "Four cameras trained end to end on the embedded data set (`captioning.synthetic`), "
+        f"config `{config}`; test split, beam 3. Caption metrics ×100; SSIM/PSNR of the "
+        "captured test images against the originals (mean ± std). Published COCO figures "
+        "(Arguello et al.) are shown for reference only: different data, backbone and scale.",
+        "",
+        (out / "comparison.md").read_text(),
+        "Wall time (s): " + ", ".join(f"{k} {v:.0f}" for k, v in timings.items()),
+        "",
+    ]
+    sections += _demo_figures(out, results)
+    if export and "privacy" in ckpts:
+        sections += _demo_export(out, ckpts["privacy"])
+    if attacks:
+        sections += _demo_attacks(out, ckpts)
+    report = out / "report.md"
+    report.write_text("\n".join(sections) + "\n")
+    return report
+
+
+def _demo_figures(out: Path, results: Sequence[dict]) -> list[str]:
+    """PSF / height-map figures for lens cameras and an originals / captures / captions grid."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+    import torch
+
+    lines = ["## Lenses and captures", ""]
+    columns = []
+    for r in results:
+        module, data = load_trained(r["checkpoint"], max_images=4)
+        lens = module.camera.lens
+        if lens is not None:
+            with torch.no_grad():
+                psf = lens(height_noise=False).cpu().numpy()
+                height = lens.height_map_um(include_base=False).cpu().numpy()
+            fig, axes = plt.subplots(1, len(psf) + 1, figsize=(4 * (len(psf) + 1), 3.6))
+            for ax, lam, p in zip(axes, lens.wavelengths_nm, psf, strict=False):
+                im = ax.imshow(np.log10(p + 1e-7), cmap="inferno")
+                ax.set_title(f"PSF {lam:g} nm (log10)")
+                fig.colorbar(im, ax=ax, fraction=0.046)
+            mask = lens.to_grid(torch.ones(lens.num_aperture)).bool().numpy()
+            im = axes[-1].imshow(np.where(mask, height, np.nan), cmap="viridis")
+            axes[-1].set_title("Zernike height (µm)")
+            fig.colorbar(im, ax=axes[-1], fraction=0.046)
+            name = f"lens_{r['camera']}.png"
+            fig.savefig(out / name, dpi=80, bbox_inches="tight")
+            plt.close(fig)
+            lines += [f"![{r['camera']} lens]({name})", ""]
+        batch = next(iter(data.test_dataloader()))
+        images = batch.float_images()
+        gen = torch.Generator().manual_seed(0)
+        with torch.no_grad():
+            captured, _ = module.camera.eval().capture(images, gen)
+            caps = module.captioner.generate(module.cnn_input(captured), beam_size=3).captions
+        columns.append((r["camera"], images, captured, caps))
+    n = columns[0][1].shape[0]
+    fig, axes = plt.subplots(
+        n, len(columns) + 1, figsize=(2.6 * (len(columns) + 1), 2.9 * n), squeeze=False
+    )
+    for i in range(n):
+        axes[i, 0].imshow(columns[0][1][i].permute(1, 2, 0).numpy())
+        axes[i, 0].set_title("original", fontsize=8)
+        for j, (cam, _, cap, text) in enumerate(columns, start=1):
+            axes[i, j].imshow(cap[i].permute(1, 2, 0).clamp(0, 1).numpy())
+            axes[i, j].set_title(f"{cam}:\n{text[i]}", fontsize=6)
+    for ax in axes.ravel():
+        ax.axis("off")
+    fig.savefig(out / "captures.png", dpi=80, bbox_inches="tight")
+    plt.close(fig)
+    return [*lines, "![originals, captures and captions](captures.png)", ""]
+
+
+def _demo_export(out: Path, ckpt: str) -> list[str]:
+    try:
+        from optics.export import export_lens
+    except ImportError:
+        return []
+    from optics import load_camera
+
+    export_dir = out / "export_privacy"
+    export_lens(load_camera(ckpt), export_dir, overwrite=True, quick=True)
+    return [
+        "## Export (privacy lens)",
+        "",
+        f"Fabrication files in `{export_dir.name}/`.",
+        "",
+        (export_dir / "report.md").read_text(),
+        "",
+    ]
+
+
+def _demo_attacks(out: Path, ckpts: dict[str, str]) -> list[str]:
+    return []
+
+
+SUBCOMMANDS.update(
+    {
+        "captions": (
+            _captions_args,
+            _captions,
+            "caption a split through a trained camera: metrics",
+        ),
+        "compare": (_compare_args, _compare, "paper-style table for several trained cameras"),
+        "demo": (_demo_args, _demo, "train all cameras on the embedded data and write a report"),
+    }
+)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="evaluate.py", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (add_args, _, help_text) in SUBCOMMANDS.items():
+        add_args(sub.add_parser(name, help=help_text))
+    args = parser.parse_args(argv)
+    return SUBCOMMANDS[args.command][1](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

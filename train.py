@@ -1,0 +1,612 @@
+"""privcam end-to-end trainer: camera (optics) → ResNet encoder → top-down decoder, one model.
+
+    python train.py fit --config configs/coco_privacy.yaml --data.root /data/coco
+    python train.py fit --config configs/demo.yaml
+    python train.py fit --config configs/coco_privacy.yaml --ckpt_path last     # resume
+    python train.py test --config configs/coco_privacy.yaml --ckpt_path runs/…/best.ckpt
+
+Loss: L = w_dec·(L_ce + λ·L_dsr) + w_p·L_p + w_H·L_H (published 0.4, λ = 1, 6, 30).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import shutil
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from lightning.pytorch.cli import LightningCLI
+
+from captioning.data import (
+    SPLITS,
+    CaptionBatch,
+    CaptionDataset,
+    collate_captions,
+    load_records,
+    prepare_split,
+    read_json,
+)
+from captioning.decoder import caption_loss, doubly_stochastic_loss
+from captioning.metrics import fast_scores, score_captions
+from captioning.model import Captioner, CaptionerConfig
+from captioning.vocab import Vocabulary
+from optics import Camera, CameraConfig, distortion_loss, psf_mask_loss
+
+log = logging.getLogger("privcam.train")
+
+__all__ = ["CaptionDataModule", "PrivacyCaptioner", "cli_main"]
+
+
+# ============================================================================ data
+
+
+class CaptionDataModule(L.LightningDataModule):
+    """COCO/Karpathy-format caption data as prepared uint8 arrays.
+
+    Args:
+        root: data root with ``dataset_coco.json`` (Karpathy) and/or COCO caption files and
+            images (``train2014/ val2014/ annotations/``).
+        generate_embedded: if ``root`` holds no data set, generate privcam's embedded
+            (synthetic) one there first, with the ``embedded_*`` sizes.
+        image_size: square size of the prepared arrays = the scene size seen by the camera.
+        batch_size: images per training batch (each with ``captions_per_image`` captions).
+        max_eval_images: use only the first N images of val/test (fast validation).
+    """
+
+    def __init__(
+        self,
+        root: str = "data/embedded",
+        generate_embedded: bool = False,
+        embedded_train: int = 3000,
+        embedded_val: int = 300,
+        embedded_test: int = 300,
+        embedded_image_size: int = 128,
+        embedded_seed: int = 0,
+        image_size: int = 256,
+        prepared_dir: str | None = None,
+        format: str = "auto",
+        on_corrupt: str = "skip",
+        batch_size: int = 32,
+        eval_batch_size: int = 64,
+        captions_per_image: int = 5,
+        min_word_count: int = 5,
+        max_caption_tokens: int = 16,
+        max_eval_images: int | None = None,
+        num_workers: int = 2,
+        pin_memory: bool = True,
+        persistent_workers: bool = True,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        for name in (
+            "image_size",
+            "batch_size",
+            "eval_batch_size",
+            "captions_per_image",
+            "min_word_count",
+            "max_caption_tokens",
+        ):
+            if int(getattr(self.hparams, name)) < 1:
+                raise ValueError(f"data.{name} must be >= 1, got {getattr(self.hparams, name)}")
+        if num_workers < 0:
+            raise ValueError(f"data.num_workers must be >= 0, got {num_workers}")
+        self.root = Path(root)
+        if generate_embedded and not (self.root / "dataset_coco.json").exists():
+            _generate_embedded(
+                self.root,
+                embedded_train,
+                embedded_val,
+                embedded_test,
+                embedded_image_size,
+                embedded_seed,
+            )
+        if not self.root.is_dir():
+            raise FileNotFoundError(
+                f"data.root {self.root} does not exist: pass --data.root /path/to/coco "
+                "(train2014/ val2014/ annotations/ dataset_coco.json) or "
+                "--data.generate_embedded true to create the embedded data set there"
+            )
+        self.prepared_dir = (
+            Path(prepared_dir) if prepared_dir else self.root / f"prepared_{image_size}"
+        )
+        train_records = load_records(self.root, "train", format)
+        self.vocab = Vocabulary.build(
+            [c for r in train_records for c in r.captions], min_word_count, max_caption_tokens
+        )
+        self.vocab_size = len(self.vocab)
+        self.datasets: dict[str, CaptionDataset] = {}
+        self.test_split = "test"  # evaluate.py points test() at "val" with this
+
+    def prepare_data(self) -> None:
+        """Write the resized uint8 arrays once (rank 0); epochs then decode no image files."""
+        for split in SPLITS:
+            index = self.prepared_dir / f"{split}_index.json"
+            if index.exists() and (self.prepared_dir / f"{split}_images.npy").exists():
+                continue
+            try:
+                records = load_records(self.root, split, self.hparams.format)
+            except FileNotFoundError:
+                if split == "test":  # COCO files alone have no test split
+                    continue
+                raise
+            prepare_split(
+                records, self.prepared_dir, split, self.hparams.image_size, self.hparams.on_corrupt
+            )
+
+    def _dataset(self, split: str) -> CaptionDataset:
+        if split not in self.datasets:
+            self.prepare_data()  # no-op when prepared; needed when used outside a Trainer
+            index = read_json(self.prepared_dir / f"{split}_index.json", "a prepared split index")
+            if int(index["size"]) != self.hparams.image_size:
+                raise ValueError(
+                    f"{self.prepared_dir} holds {index['size']}² images but data.image_size is "
+                    f"{self.hparams.image_size}; set data.prepared_dir to another folder"
+                )
+            ds = CaptionDataset.from_prepared(
+                self.prepared_dir,
+                split,
+                self.vocab,
+                self.hparams.captions_per_image,
+                seed=self.hparams.seed,
+            )
+            limit = self.hparams.max_eval_images
+            if split != "train" and limit is not None and limit < len(ds):
+                ds.records = ds.records[:limit]
+                ds._encoded = ds._encoded[:limit]
+            self.datasets[split] = ds
+        return self.datasets[split]
+
+    def references(self, split: str) -> dict[int, list[str]]:
+        return self._dataset(split).references
+
+    def _loader(self, split: str, train: bool) -> torch.utils.data.DataLoader:
+        workers = self.hparams.num_workers
+        return torch.utils.data.DataLoader(
+            self._dataset(split),
+            batch_size=self.hparams.batch_size if train else self.hparams.eval_batch_size,
+            shuffle=train,
+            drop_last=train,
+            num_workers=workers,
+            collate_fn=collate_captions,
+            pin_memory=self.hparams.pin_memory and torch.cuda.is_available(),
+            persistent_workers=self.hparams.persistent_workers and workers > 0,
+        )
+
+    def train_dataloader(self) -> torch.utils.data.DataLoader:
+        return self._loader("train", True)
+
+    def val_dataloader(self) -> torch.utils.data.DataLoader:
+        return self._loader("val", False)
+
+    def test_dataloader(self) -> torch.utils.data.DataLoader:
+        return self._loader(self.test_split, False)
+
+
+def _generate_embedded(root: Path, train: int, val: int, test: int, size: int, seed: int) -> None:
+    from captioning.synthetic import write_dataset
+
+    tmp = root.with_name(f"{root.name}.tmp{os.getpid()}")
+    log.info("generating the embedded data set in %s", root)
+    write_dataset(tmp, seed=seed, train=train, val=val, test=test, size=size)
+    try:
+        tmp.rename(root)
+    except OSError:  # another process (DDP rank) finished first: identical content
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+# ============================================================================ model
+
+
+class PrivacyCaptioner(L.LightningModule):
+    """Camera + captioner trained end to end.
+
+    Args:
+        vocab_size: linked from the data module's vocabulary (0 = take it from the data).
+        camera: camera configuration (preset privacy / defocus / lowres / ideal and optics).
+        backbone … dropout: captioner options (see captioning.model.CaptionerConfig).
+        cnn_input_size: captured images are resized to this square size for the CNN
+            (null: as captured).
+        w_dec, dsr_lambda, w_distortion, w_psf_mask: loss weights (published 0.4, 1, 6, 30).
+        psf_mask_radius_px: radius of the PSF mask M in PSF pixels (published 32 of 256).
+        lr_camera: Adam learning rate of the Zernike coefficients, in µm per step (Adam's
+            step size is ≈ lr regardless of gradient scale).
+        lr_encoder, lr_decoder: published 1e-4 and 5e-4.
+        scheduler: "cosine" (to 0 over the run, after warmup_steps) or "constant".
+        val_beam_size: beam for validation captions (1 = greedy, fast); test_beam_size for test.
+    """
+
+    def __init__(
+        self,
+        vocab_size: int = 0,
+        camera: CameraConfig | dict | None = None,
+        backbone: str = "resnet101",
+        weights: str | None = None,
+        grid_size: int | None = 7,
+        trainable_from: str | None = "layer4",
+        channels_last: bool = False,
+        embed_dim: int = 1000,
+        hidden_dim: int = 1000,
+        attention_dim: int = 512,
+        dropout: float = 0.5,
+        cnn_input_size: int | None = 224,
+        w_dec: float = 0.4,
+        dsr_lambda: float = 1.0,
+        w_distortion: float = 6.0,
+        w_psf_mask: float = 30.0,
+        psf_mask_radius_px: float = 32.0,
+        lr_camera: float = 1e-3,
+        lr_encoder: float = 1e-4,
+        lr_decoder: float = 5e-4,
+        weight_decay: float = 0.0,
+        warmup_steps: int = 0,
+        scheduler: str = "cosine",
+        val_beam_size: int = 1,
+        test_beam_size: int = 3,
+        max_decode_len: int = 20,
+        log_images: int = 8,
+    ) -> None:
+        super().__init__()
+        for name in (
+            "w_dec",
+            "dsr_lambda",
+            "w_distortion",
+            "w_psf_mask",
+            "lr_camera",
+            "lr_encoder",
+            "lr_decoder",
+            "weight_decay",
+            "warmup_steps",
+        ):
+            value = locals()[name]
+            if not (isinstance(value, (int, float)) and value >= 0 and math.isfinite(value)):
+                raise ValueError(f"model.{name} must be a finite number >= 0, got {value!r}")
+        if scheduler not in ("cosine", "constant"):
+            raise ValueError(f"model.scheduler must be 'cosine' or 'constant', got {scheduler!r}")
+        if vocab_size < 5:
+            raise ValueError(
+                f"model.vocab_size={vocab_size}: it is linked from the data module's vocabulary; "
+                "build the model through train.py (LightningCLI) or pass the vocabulary size"
+            )
+        if camera is None:
+            camera = CameraConfig()
+        elif not isinstance(camera, CameraConfig):
+            camera = CameraConfig.from_dict(camera)
+        self.save_hyperparameters(ignore=["camera"])
+        self.hparams["camera"] = camera.to_dict()  # plain dict: optics.load_camera reads it
+        self.camera = Camera(camera)
+        self.captioner_config = CaptionerConfig(
+            vocab_size=vocab_size,
+            backbone=backbone,
+            weights=weights,
+            grid_size=grid_size,
+            trainable_from=trainable_from,
+            channels_last=channels_last,
+            embed_dim=embed_dim,
+            hidden_dim=hidden_dim,
+            attention_dim=attention_dim,
+            dropout=dropout,
+        )
+        self.captioner = Captioner(self.captioner_config)
+        self.vocab: Vocabulary | None = None
+        self.eval_split: str | None = None  # references for test(): None → "test"
+        self.last_eval: dict[str, Any] = {}
+        self._eval_outputs: list[dict[str, Any]] = []
+        self._eval_examples: dict[str, torch.Tensor] | None = None
+
+    # ------------------------------------------------------------------ plumbing
+
+    def setup(self, stage: str) -> None:
+        dm = getattr(self.trainer, "datamodule", None) if self._trainer else None
+        if dm is not None and getattr(dm, "vocab", None) is not None:
+            if self.vocab is not None and self.vocab.itos != dm.vocab.itos:
+                raise ValueError(
+                    "the checkpoint's vocabulary differs from the one built from data.root; "
+                    "evaluate with the data set the model was trained on"
+                )
+            self.vocab = dm.vocab
+        self.captioner.vocab = self.vocab
+
+    def on_fit_start(self) -> None:
+        if self.vocab is not None and self.trainer.is_global_zero and self.trainer.log_dir:
+            Path(self.trainer.log_dir).mkdir(parents=True, exist_ok=True)
+            self.vocab.save(Path(self.trainer.log_dir) / "vocab.json")
+
+    def on_train_end(self) -> None:
+        """Under DDP, check that every rank ends with the same lens (gradients are all-reduced,
+        so any difference means a broken setup) and say so in the log."""
+        lens = self.camera.lens
+        if lens is None or not (
+            torch.distributed.is_available() and torch.distributed.is_initialized()
+        ):
+            return
+        coeffs = lens.coefficients_um().detach()
+        gathered = self.all_gather(coeffs)  # (world, J)
+        spread = float((gathered - gathered[0]).abs().max())
+        if spread > 0:
+            raise RuntimeError(f"lens coefficients differ across DDP ranks by {spread:g} µm")
+        if self.trainer.is_global_zero:
+            log.info("lens coefficients identical on %d ranks", gathered.shape[0])
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if self.vocab is not None:
+            checkpoint["vocab"] = self.vocab.to_dict()
+        checkpoint["captioner_config"] = asdict(self.captioner_config)
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if "vocab" in checkpoint:
+            self.vocab = Vocabulary.from_dict(checkpoint["vocab"])
+            self.captioner.vocab = self.vocab
+
+    # ------------------------------------------------------------------ forward
+
+    def capture(
+        self, images: torch.Tensor, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Scenes (B, 3, H, W) in [0, 1] → captures; the optics always run in float32."""
+        with torch.autocast(device_type=images.device.type, enabled=False):
+            return self.camera.capture(images.float(), generator)
+
+    def cnn_input(self, captured: torch.Tensor) -> torch.Tensor:
+        size = self.hparams.cnn_input_size
+        if size is None or (captured.shape[-1] == size and captured.shape[-2] == size):
+            return captured
+        return F.interpolate(
+            captured, size=(size, size), mode="bilinear", align_corners=False, antialias=True
+        )
+
+    def losses(self, batch: CaptionBatch) -> dict[str, torch.Tensor]:
+        images = batch.float_images()
+        captured, psf = self.capture(images)
+        x = self.cnn_input(captured)
+        if self.hparams.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        logits, alphas = self.captioner(x, batch.captions, batch.caption_to_image)
+        targets = batch.captions[:, 1:]
+        ce = caption_loss(logits, targets, Vocabulary.pad_id)
+        dsr = doubly_stochastic_loss(alphas, targets != Vocabulary.pad_id)
+        dist = distortion_loss(captured, images)
+        mask = psf_mask_loss(psf, self.hparams.psf_mask_radius_px) if psf is not None else ce * 0
+        hp = self.hparams
+        total = (
+            hp.w_dec * (ce + hp.dsr_lambda * dsr) + hp.w_distortion * dist + hp.w_psf_mask * mask
+        )
+        return {"loss": total, "ce": ce, "dsr": dsr, "distortion": dist, "psf_mask": mask}
+
+    def training_step(self, batch: CaptionBatch, batch_idx: int) -> torch.Tensor:
+        terms = self.losses(batch)
+        b = batch.images.shape[0]
+        self.log("train/loss", terms["loss"], prog_bar=True, batch_size=b)
+        self.log_dict(
+            {f"train/{k}": v for k, v in terms.items() if k != "loss"}, prog_bar=True, batch_size=b
+        )
+        return terms["loss"]
+
+    # ------------------------------------------------------------------ evaluation
+
+    def _eval_step(self, batch: CaptionBatch, beam_size: int) -> None:
+        images = batch.float_images()
+        captured, _ = self.capture(images)
+        out = self.captioner.generate(
+            self.cnn_input(captured), beam_size=beam_size, max_len=self.hparams.max_decode_len
+        )
+        captions = out.captions or self.vocab.decode_batch(out.tokens)
+        ssim, psnr = image_quality(captured, images)
+        for i, image_id in enumerate(batch.image_ids.tolist()):
+            self._eval_outputs.append(
+                {
+                    "image_id": image_id,
+                    "caption": captions[i],
+                    "ssim": float(ssim[i]),
+                    "psnr": float(psnr[i]),
+                }
+            )
+        if self._eval_examples is None:
+            k = self.hparams.log_images
+            self._eval_examples = {
+                "images": images[:k].cpu(),
+                "captured": captured[:k].cpu(),
+                "captions": captions[:k],
+            }
+
+    def validation_step(self, batch: CaptionBatch, batch_idx: int) -> None:
+        self._eval_step(batch, self.hparams.val_beam_size)
+
+    def test_step(self, batch: CaptionBatch, batch_idx: int) -> None:
+        self._eval_step(batch, self.hparams.test_beam_size)
+
+    def on_validation_epoch_start(self) -> None:
+        self._eval_outputs, self._eval_examples = [], None
+
+    on_test_epoch_start = on_validation_epoch_start
+
+    def gather_outputs(self) -> dict[int, dict[str, Any]]:
+        """All ranks' per-image outputs, deduplicated by image id (DistributedSampler pads)."""
+        outputs = self._eval_outputs
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            gathered: list[list[dict[str, Any]]] = [
+                [] for _ in range(torch.distributed.get_world_size())
+            ]
+            torch.distributed.all_gather_object(gathered, outputs)
+            outputs = [o for part in gathered for o in part]
+        return {o["image_id"]: o for o in sorted(outputs, key=lambda o: o["image_id"])}
+
+    def _eval_epoch_end(self, stage: str) -> dict[str, float]:
+        per_image = self.gather_outputs()
+        if not per_image:
+            return {}
+        split = self.eval_split or ("val" if stage == "val" else "test")
+        refs = self.trainer.datamodule.references(split)
+        candidates = {i: o["caption"] for i, o in per_image.items()}
+        if stage == "val":
+            scores = fast_scores(refs, candidates)
+        else:
+            scores = {k: v for k, v in score_captions(refs, candidates).items() if v is not None}
+        metrics = {f"{stage}/{k}": 100.0 * v for k, v in scores.items()}
+        metrics[f"{stage}/CIDEr"] = metrics.get(f"{stage}/CIDEr-D", 0.0)
+        ssim = torch.tensor([o["ssim"] for o in per_image.values()], dtype=torch.float64)
+        psnr = torch.tensor([o["psnr"] for o in per_image.values()], dtype=torch.float64)
+        metrics.update(
+            {
+                f"{stage}/ssim": float(ssim.mean()),
+                f"{stage}/ssim_std": float(ssim.std(unbiased=False)),
+                f"{stage}/psnr": float(psnr.mean()),
+                f"{stage}/psnr_std": float(psnr.std(unbiased=False)),
+                f"{stage}/num_images": float(len(per_image)),
+            }
+        )
+        if self.camera.lens is not None:
+            metrics[f"{stage}/max_phase_step_rad"] = self.camera.lens.check_phase_sampling()
+        # identical on every rank (computed from gathered outputs): no reduction needed
+        self.log_dict(metrics, sync_dist=False, rank_zero_only=False)
+        self.last_eval = {"metrics": metrics, "captions": candidates}
+        if self.trainer.is_global_zero:
+            self._log_figures(stage)
+        return metrics
+
+    def on_validation_epoch_end(self) -> None:
+        self._eval_epoch_end("val")
+
+    def on_test_epoch_end(self) -> None:
+        self._eval_epoch_end("test")
+
+    def _log_figures(self, stage: str) -> None:
+        from lightning.pytorch.loggers import TensorBoardLogger
+
+        tb = next((lg for lg in self.loggers if isinstance(lg, TensorBoardLogger)), None)
+        if tb is None or self._eval_examples is None:
+            return
+        writer, step = tb.experiment, self.global_step
+        ex = self._eval_examples
+        pairs = torch.cat([ex["images"], ex["captured"]], dim=-1).clamp(0, 1)
+        writer.add_images(f"{stage}/original_vs_captured", pairs, step)
+        writer.add_text(
+            f"{stage}/captions",
+            "\n\n".join(f"{i}: {c}" for i, c in enumerate(ex["captions"])),
+            step,
+        )
+        lens = self.camera.lens
+        if lens is not None:
+            with torch.no_grad():
+                psf = lens(height_noise=False).float().cpu()
+                height = lens.height_map_um(include_base=False).float().cpu()
+            for lam, p in zip(lens.wavelengths_nm, psf, strict=True):
+                writer.add_image(f"{stage}/psf_{lam:g}nm", (p / p.max()).sqrt()[None], step)
+            h = (height - height.min()) / (height.max() - height.min()).clamp_min(1e-12)
+            writer.add_image(f"{stage}/height_map", h[None], step)
+
+    # ------------------------------------------------------------------ optimisation
+
+    def param_groups(self) -> list[dict[str, Any]]:
+        """Adam parameter groups with their own learning rates: camera, encoder, decoder."""
+        hp = self.hparams
+        groups = []
+        camera_params = [p for p in self.camera.parameters() if p.requires_grad]
+        if camera_params:
+            groups.append(
+                {"params": camera_params, "lr": hp.lr_camera, "weight_decay": 0.0, "name": "camera"}
+            )
+        enc = [p for p in self.captioner.encoder.parameters() if p.requires_grad]
+        if enc:
+            groups.append({"params": enc, "lr": hp.lr_encoder, "name": "encoder"})
+        groups.append(
+            {
+                "params": list(self.captioner.decoder.parameters()),
+                "lr": hp.lr_decoder,
+                "name": "decoder",
+            }
+        )
+        optimizer = torch.optim.Adam(groups, weight_decay=hp.weight_decay)
+        total = max(1, int(self.trainer.estimated_stepping_batches))
+        warmup = int(hp.warmup_steps)
+
+        def factor(step: int) -> float:
+            if step < warmup:
+                return (step + 1) / warmup
+            if hp.scheduler == "constant":
+                return 1.0
+            progress = min(1.0, (step - warmup) / max(1, total - warmup))
+            return 0.5 * (1 + math.cos(math.pi * progress))
+
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
+        }
+
+
+def image_quality(
+    captured: torch.Tensor, original: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-image SSIM (Gaussian 11, σ 1.5, data range 1, RGB mean) and PSNR (dB) → (B,), (B,)."""
+    from torchmetrics.functional.image import structural_similarity_index_measure
+
+    c, o = captured.float().clamp(0, 1), original.float()
+    ssim = structural_similarity_index_measure(
+        c, o, gaussian_kernel=True, sigma=1.5, kernel_size=11, data_range=1.0, reduction="none"
+    )
+    mse = (c - o).square().flatten(1).mean(1).clamp_min(1e-12)
+    return ssim, 10 * torch.log10(1.0 / mse)
+
+
+# ============================================================================ CLI
+
+
+class PrivcamCLI(LightningCLI):
+    """LightningCLI with privcam's defaults: vocabulary size linked from the data, a checkpoint
+    callback (best by val/CIDEr as best.ckpt, last.ckpt always, in <default_root_dir>/checkpoints
+    so ``--ckpt_path last`` resumes), and TensorBoard + CSV loggers unless others are given."""
+
+    def add_arguments_to_parser(self, parser: Any) -> None:
+        from lightning.pytorch.callbacks import ModelCheckpoint
+
+        parser.link_arguments("data.vocab_size", "model.vocab_size", apply_on="instantiate")
+        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.set_defaults(
+            {
+                "checkpoint.monitor": "val/CIDEr",
+                "checkpoint.mode": "max",
+                "checkpoint.filename": "best",
+                "checkpoint.save_last": True,
+                "checkpoint.auto_insert_metric_name": False,
+            }
+        )
+
+    def instantiate_trainer(self, **kwargs: Any) -> L.Trainer:
+        from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+        config = self._get(self.config_init, "trainer", default={})
+        root = config.get("default_root_dir") or os.getcwd()
+        if config.get("logger") in (None, True):
+            tb = TensorBoardLogger(root, name="")
+            kwargs["logger"] = [tb, CSVLogger(root, name="", version=tb.version)]
+        trainer = super().instantiate_trainer(**kwargs)
+        for cb in trainer.checkpoint_callbacks:
+            if cb.dirpath is None:
+                cb.dirpath = os.path.join(root, "checkpoints")
+        return trainer
+
+
+def cli_main(args: Sequence[str] | None = None, run: bool = True) -> PrivcamCLI:
+    """LightningCLI entry point (``args`` like sys.argv[1:])."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    torch.set_float32_matmul_precision("high")
+    return PrivcamCLI(
+        PrivacyCaptioner,
+        CaptionDataModule,
+        args=args,
+        run=run,
+        save_config_kwargs={"overwrite": True},
+        parser_kwargs={"default_env": False},
+    )
+
+
+if __name__ == "__main__":
+    cli_main()
