@@ -31,8 +31,10 @@ __all__ = [
     "SurfaceModel",
     "aperture_mask",
     "encircled_energy_radius_um",
-    "field_to_psf",
-    "ideal_psf",
+    "field_to_intensity",
+    "ideal_intensity",
+    "intensity_from_height",
+    "intensity_to_psf",
     "monte_carlo_psfs",
     "psf_correlation",
     "psf_from_height",
@@ -108,27 +110,62 @@ def zernike_sum_with_derivatives(
             q = np.concatenate([q, np.zeros(p.size - q.size, dtype=np.complex128)])
         q[: p.size] += p
         groups[m_abs] = q
-    w = x + 1j * y
-    u = x * x + y * y
-    z = np.zeros(x.shape, dtype=np.complex128)
-    zx, zy, zxy = (np.zeros_like(z) for _ in range(3))
+    # f_m = w^m Q(u): f_x = m w^(m−1) Q + 2x w^m Q', f_y = i m w^(m−1) Q + 2y w^m Q',
+    # f_xy = i m(m−1) w^(m−2) Q + 2(y + ix) m w^(m−1) Q' + 4xy w^m Q''. Accumulate the sums
+    # over m of each w-power/polynomial product, multiply by the x, y factors once at the end.
     poly = np.polynomial.polynomial
+    terms: dict[int, np.ndarray] = {}  # |m| → (3, deg + 1) coefficients of Q, Q', Q''
     for m_abs, q in groups.items():
-        dq = poly.polyder(q) if q.size > 1 else np.zeros(1, dtype=np.complex128)
-        d2q = poly.polyder(dq) if dq.size > 1 else np.zeros(1, dtype=np.complex128)
-        qv, dqv, d2qv = poly.polyval(u, q), poly.polyval(u, dq), poly.polyval(u, d2q)
-        wm = w**m_abs
-        wm1 = w ** max(m_abs - 1, 0)
-        wm2 = w ** max(m_abs - 2, 0)
-        z += wm * qv
-        zx += m_abs * wm1 * qv + 2 * x * wm * dqv
-        zy += 1j * m_abs * wm1 * qv + 2 * y * wm * dqv
-        zxy += (
-            1j * m_abs * (m_abs - 1) * wm2 * qv
-            + 2 * m_abs * wm1 * dqv * (y + 1j * x)
-            + 4 * x * y * wm * d2qv
-        )
-    return z.real, zx.real, zy.real, zxy.real
+        coef = np.zeros((3, q.size), dtype=np.complex128)
+        coef[0] = q
+        dq = poly.polyder(q)
+        coef[1, : dq.size] = dq
+        if dq.size > 1:
+            coef[2, : dq.size - 1] = poly.polyder(dq)
+        terms[m_abs] = coef
+    shape = x.shape
+    x, y = x.ravel(), y.ravel()
+    out = np.empty((4, x.size))
+    chunk = 16384  # points per pass: the temporaries stay in cache
+    for i in range(0, x.size, chunk):
+        out[:, i : i + chunk] = _zernike_chunk(terms, x[i : i + chunk], y[i : i + chunk])
+    return tuple(a.reshape(shape) for a in out)  # type: ignore[return-value]
+
+
+def _zernike_chunk(terms: dict[int, np.ndarray], x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """(4, P): value, d/dx, d/dy, d²/dxdy of Σ_m Re[w^m Q_m(u)] at 1-D points x, y, with
+    ``terms[m]`` the (3, D) ascending coefficients of Q_m, Q_m', Q_m''."""
+    u = x * x + y * y
+    w = x + 1j * y
+    zero = np.zeros(x.shape, dtype=np.complex128)
+    z, s1, s2, t1, t2, t3 = (zero.copy() for _ in range(6))
+    degree = max((c.shape[1] for c in terms.values()), default=1)
+    u_pow = np.ones((degree, x.size))  # u^k: the polynomials become small matmuls
+    for k in range(1, degree):
+        u_pow[k] = u_pow[k - 1] * u
+    w_m2, w_m1, w_m = zero + 1, zero + 1, zero + 1  # w^(m−2), w^(m−1), w^m (clamped at w^0)
+    for m_abs in range(max(terms, default=-1) + 1):
+        if m_abs >= 1:
+            w_m2, w_m1, w_m = w_m1, w_m, w_m * w
+        coef = terms.get(m_abs)
+        if coef is None:
+            continue
+        n_used = coef.shape[1]
+        vals = coef.real @ u_pow[:n_used] + 1j * (coef.imag @ u_pow[:n_used])
+        qv, dqv, d2qv = vals
+        z += w_m * qv
+        s2 += w_m * dqv
+        if n_used > 2:
+            t3 += w_m * d2qv
+        if m_abs >= 1:
+            s1 += m_abs * (w_m1 * qv)
+            t2 += m_abs * (w_m1 * dqv)
+        if m_abs >= 2:
+            t1 += (m_abs * (m_abs - 1)) * (w_m2 * qv)
+    zx = (s1 + 2 * x * s2).real
+    zy = (1j * s1 + 2 * y * s2).real
+    zxy = (1j * t1 + 2 * (y + 1j * x) * t2 + 4 * x * y * t3).real
+    return np.stack([z.real, zx, zy, zxy])
 
 
 @dataclass(frozen=True)
@@ -180,9 +217,10 @@ class SurfaceModel:
 # --------------------------------------------------------------------------- PSFs
 
 
-def field_to_psf(lens: ZernikeLens, field: torch.Tensor) -> torch.Tensor:
-    """Pupil field (Λ, N, N) → PSF (Λ, K, K) on the lens's sensor pixels, each wavelength
-    summing to 1 (the same propagation and area resampling as ``lens.forward``)."""
+def field_to_intensity(lens: ZernikeLens, field: torch.Tensor) -> torch.Tensor:
+    """Pupil field (Λ, N, N) → sensor-plane intensity |u|² (Λ, M, M) at the pupil pitch
+    (M = ``lens.n_out``), by the lens's own propagation. Not normalised: the propagation is
+    unitary, so over the whole periodic plane Σ|u|² = Σ|field|² (the pupil energy)."""
     pitch_m = lens.pupil_pitch_um * 1e-6
     z_m = lens.sensor_distance_mm * 1e-3
     wavelengths_m = lens.wavelengths_m.to(field.device)
@@ -194,27 +232,38 @@ def field_to_psf(lens: ZernikeLens, field: torch.Tensor) -> torch.Tensor:
         pad = lens.n_pad - lens.pupil_grid
         padded = torch.nn.functional.pad(field, (0, pad, 0, pad))
         u = fn.propagate(padded, pitch_m, wavelengths_m, z_m, method="angular_spectrum")
-        idx = (lens.pupil_grid // 2 - lens.n_out // 2 + torch.arange(lens.n_out)) % lens.n_pad
+        idx = lens.pupil_grid // 2 - lens.n_out // 2 + torch.arange(lens.n_out, device=u.device)
+        idx = idx % lens.n_pad
         u = u.index_select(-1, idx).index_select(-2, idx)
-    intensity = u.real.square() + u.imag.square()
+    return u.real.square() + u.imag.square()
+
+
+def intensity_to_psf(lens: ZernikeLens, intensity: torch.Tensor) -> torch.Tensor:
+    """Intensity (Λ, M, M) at the pupil pitch → PSF (Λ, K, K) on the sensor pixels, area
+    resampled and normalised to sum 1 per wavelength (as ``lens.forward``)."""
     return fn.psf_intensity_to_sensor(intensity, lens.resample_matrix.to(intensity.dtype))
 
 
-def _field_from_phase(phase_rad: np.ndarray, mask: np.ndarray) -> torch.Tensor:
+def _field_from_phase(
+    phase_rad: np.ndarray, mask: np.ndarray, device: torch.device
+) -> torch.Tensor:
     """exp(iφ) inside the aperture, 0 outside; φ (Λ, N, N) float64, wrapped before the cast."""
-    phase = np.remainder(phase_rad, 2 * math.pi)
-    field = torch.polar(torch.ones(phase.shape), torch.from_numpy(phase).float())
-    return field * torch.from_numpy(mask)
+    phase = torch.from_numpy(np.remainder(phase_rad, 2 * math.pi)).float().to(device)
+    field = torch.polar(torch.ones_like(phase), phase)
+    return field * torch.from_numpy(mask).to(device)
 
 
 @torch.no_grad()
-def psf_from_height(lens: ZernikeLens, height_um: np.ndarray) -> torch.Tensor:
-    """PSF (Λ, K, K) of a lens whose surface is ``height_um`` (N, N), µm, base lens included
-    (as ``lens.height_map_um()``); values outside the aperture are ignored. Phase per wavelength
-    φ_λ = 2π/λ·(n(λ) − 1)·h (+ k r²/2d for a finite object distance d), computed in float64."""
+def intensity_from_height(lens: ZernikeLens, height_um: np.ndarray) -> torch.Tensor:
+    """Sensor-plane intensity (Λ, M, M) at the pupil pitch of a lens whose surface is
+    ``height_um`` (N, N), µm, base lens included (as ``lens.height_map_um()``); values outside
+    the aperture are ignored. Phase φ_λ = 2π/λ·(n(λ) − 1)·h (+ k r²/2d for a finite object
+    distance d), computed in float64 and wrapped before the float32 field."""
     n = lens.pupil_grid
-    if height_um.shape != (n, n):
-        raise ValueError(f"height map must be ({n}, {n}) like the pupil grid, got {height_um.shape}")
+    if np.shape(height_um) != (n, n):
+        raise ValueError(
+            f"height map must be ({n}, {n}) like the pupil grid, got {np.shape(height_um)}"
+        )
     lam_m = np.asarray(lens.wavelengths_nm) * 1e-9
     k = 2 * math.pi / lam_m
     n_lam = np.asarray(lens.refractive_indices)
@@ -225,19 +274,27 @@ def psf_from_height(lens: ZernikeLens, height_um: np.ndarray) -> torch.Tensor:
         x, y = pupil_coordinates_mm(n, lens.pupil_pitch_um)
         r2_m2 = (x**2 + y**2) * 1e-6
         phase = phase + k[:, None, None] * r2_m2[None] / (2 * lens.object_distance_mm * 1e-3)
-    return field_to_psf(lens, _field_from_phase(phase, mask))
+    device = lens.fixed_coefficients_um.device
+    return field_to_intensity(lens, _field_from_phase(phase, mask, device))
 
 
 @torch.no_grad()
-def ideal_psf(lens: ZernikeLens) -> torch.Tensor:
-    """PSF (Λ, K, K) of the aberration-free lens with the same aperture: a converging spherical
-    (paraxial) wave focused on the sensor at every wavelength, φ = −k r²/(2z)."""
+def psf_from_height(lens: ZernikeLens, height_um: np.ndarray) -> torch.Tensor:
+    """PSF (Λ, K, K) of the lens with surface ``height_um`` (see :func:`intensity_from_height`)."""
+    return intensity_to_psf(lens, intensity_from_height(lens, height_um))
+
+
+@torch.no_grad()
+def ideal_intensity(lens: ZernikeLens) -> torch.Tensor:
+    """Intensity (Λ, M, M) of the aberration-free lens with the same aperture: a converging
+    (paraxial) spherical wave focused on the sensor at every wavelength, φ = −k r²/(2z)."""
     n = lens.pupil_grid
     x, y = pupil_coordinates_mm(n, lens.pupil_pitch_um)
     r2_m2 = (x**2 + y**2) * 1e-6
     k = 2 * math.pi / (np.asarray(lens.wavelengths_nm) * 1e-9)
     phase = -k[:, None, None] * r2_m2[None] / (2 * lens.sensor_distance_mm * 1e-3)
-    return field_to_psf(lens, _field_from_phase(phase, aperture_mask(n)))
+    device = lens.fixed_coefficients_um.device
+    return field_to_intensity(lens, _field_from_phase(phase, aperture_mask(n), device))
 
 
 # --------------------------------------------------------------------------- figures of merit
@@ -253,29 +310,48 @@ def psf_correlation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a * b).sum(1) / np.maximum(denom, np.finfo(np.float64).tiny)
 
 
-def strehl_ratio(psf: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    """Peak ratio max(psf)/max(reference) per wavelength, (Λ, K, K) each (both sum to 1)."""
-    psf = np.asarray(psf, dtype=np.float64)
-    reference = np.asarray(reference, dtype=np.float64)
-    return psf.reshape(len(psf), -1).max(1) / reference.reshape(len(reference), -1).max(1)
+def strehl_ratio(intensity: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Peak ratio max(intensity)/max(reference) per wavelength, (Λ, M, M) each. Pass raw
+    intensities from the same pupil energy (not normalised to the window) for the Strehl ratio."""
+    a = np.asarray(intensity, dtype=np.float64)
+    b = np.asarray(reference, dtype=np.float64)
+    return a.reshape(len(a), -1).max(1) / b.reshape(len(b), -1).max(1)
 
 
 def encircled_energy_radius_um(
-    psf: np.ndarray, pitch_um: float, fractions: tuple[float, ...] = (0.5, 0.8)
+    intensity: np.ndarray,
+    pitch_um: float,
+    fractions: tuple[float, ...] = (0.5, 0.8),
+    total: float | np.ndarray | None = None,
 ) -> np.ndarray:
-    """Radius (µm) of the disk centred on the PSF centroid that holds each fraction of the energy
-    in the K×K window (pixel-centre distances, linear interpolation). (Λ, K, K) → (Λ, F)."""
-    psf = np.asarray(psf, dtype=np.float64)
-    k = psf.shape[-1]
-    rows, cols = np.mgrid[0:k, 0:k]
-    out = np.zeros((len(psf), len(fractions)))
-    for i, p in enumerate(psf):
-        total = p.sum()
-        cy, cx = (p * rows).sum() / total, (p * cols).sum() / total
+    """Radius (µm) of the disk centred on the intensity centroid that holds each fraction of
+    ``total`` (default: the energy in the window; pass the pupil energy to count light that
+    leaves the window). Pixel-centre distances, linear interpolation from (0, 0).
+
+    Args:
+        intensity: (Λ, M, M). total: scalar or (Λ,).
+
+    Returns:
+        (Λ, F); NaN where the window holds less than the fraction.
+    """
+    intensity = np.asarray(intensity, dtype=np.float64)
+    m = intensity.shape[-1]
+    rows, cols = np.mgrid[0:m, 0:m]
+    totals = np.broadcast_to(
+        intensity.sum((-2, -1)) if total is None else np.asarray(total, dtype=np.float64),
+        (len(intensity),),
+    )
+    out = np.full((len(intensity), len(fractions)), np.nan)
+    for i, p in enumerate(intensity):
+        s = p.sum()
+        cy, cx = (p * rows).sum() / s, (p * cols).sum() / s
         r = np.hypot(rows - cy, cols - cx).ravel() * pitch_um
         order = np.argsort(r, kind="stable")
-        cum = np.cumsum(p.ravel()[order]) / total
-        out[i] = np.interp(fractions, cum, r[order])
+        cum = np.concatenate([[0.0], np.cumsum(p.ravel()[order]) / totals[i]])
+        radii = np.concatenate([[0.0], r[order]])
+        for f, frac in enumerate(fractions):
+            if cum[-1] >= frac:
+                out[i, f] = np.interp(frac, cum, radii)
     return out
 
 
@@ -378,7 +454,7 @@ def monte_carlo_psfs(
     lens: ZernikeLens,
     height_um: np.ndarray,
     nominal_psf: np.ndarray,
-    reference_psf: np.ndarray,
+    reference_intensity: np.ndarray,
     draws: int,
     tolerance_um: float,
     seed: int = 0,
@@ -386,20 +462,25 @@ def monte_carlo_psfs(
     """PSF spread under fabrication error: ``draws`` surfaces with independent uniform height
     errors in [−tol, +tol] on every pupil sample (as the lens adds in training).
 
-    Returns numpy arrays: ``strehl`` (D, Λ) vs ``reference_psf``, ``correlation`` (D, Λ) to
-    ``nominal_psf``, ``mean_psf`` / ``std_psf`` (Λ, K, K).
+    Returns numpy arrays: ``strehl`` (D, Λ) against ``reference_intensity`` (the aberration-free
+    lens, see :func:`ideal_intensity`), ``correlation`` (D, Λ) of each PSF to ``nominal_psf``,
+    ``mean_psf`` / ``std_psf`` (Λ, K, K).
     """
     rng = np.random.default_rng(seed)
-    psfs = []
+    strehl, corr, psfs = [], [], []
     for _ in range(draws):
-        noise = rng.uniform(-tolerance_um, tolerance_um, size=height_um.shape)
-        psfs.append(psf_from_height(lens, height_um + noise).double().numpy())
-    stack = np.stack(psfs) if psfs else np.zeros((0, *np.shape(nominal_psf)))
+        noise = rng.uniform(-tolerance_um, tolerance_um, size=np.shape(height_um))
+        intensity = intensity_from_height(lens, height_um + noise)
+        psf = intensity_to_psf(lens, intensity).double().cpu().numpy()
+        strehl.append(strehl_ratio(intensity.double().cpu().numpy(), reference_intensity))
+        corr.append(psf_correlation(psf, nominal_psf))
+        psfs.append(psf)
+    nominal_psf = np.asarray(nominal_psf, dtype=np.float64)
+    stack = np.stack(psfs) if psfs else nominal_psf[None]
+    lam = len(nominal_psf)
     return {
-        "strehl": np.array([strehl_ratio(p, reference_psf) for p in stack]).reshape(draws, -1),
-        "correlation": np.array([psf_correlation(p, nominal_psf) for p in stack]).reshape(
-            draws, -1
-        ),
-        "mean_psf": stack.mean(0) if draws else np.asarray(nominal_psf),
-        "std_psf": stack.std(0) if draws else np.zeros_like(nominal_psf),
+        "strehl": np.array(strehl).reshape(draws, lam),
+        "correlation": np.array(corr).reshape(draws, lam),
+        "mean_psf": stack.mean(0),
+        "std_psf": stack.std(0) if psfs else np.zeros_like(nominal_psf),
     }

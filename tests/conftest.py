@@ -1,0 +1,44 @@
+"""Fixtures shared across test folders: a tiny embedded data set and a tiny model config."""
+
+from pathlib import Path
+
+import pytest
+
+# A physically valid small camera (64² pupil at 4 µm, Fresnel-sampled at 6 mm with 4× padding)
+# and a tiny captioner, as LightningCLI arguments.
+TINY_MODEL_ARGS = [
+    "--model.backbone", "resnet18", "--model.grid_size", "2", "--model.embed_dim", "32",
+    "--model.hidden_dim", "32", "--model.attention_dim", "16", "--model.cnn_input_size", "64",
+    "--model.dropout", "0.0", "--model.psf_mask_radius_px", "4", "--model.weights", "null",
+    "--model.camera.pupil_grid", "64", "--model.camera.pupil_pitch_um", "4",
+    "--model.camera.pad_factor", "4", "--model.camera.sensor_distance_mm", "6",
+    "--model.camera.psf_size_px", "32", "--model.camera.sensor_pitch_um", "8",
+    "--model.camera.num_zernike", "15", "--model.camera.initial_defocus_um", "0.5",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def tiny_data_root(tmp_path_factory) -> Path:
+    from captioning.synthetic import write_dataset
+
+    root = tmp_path_factory.mktemp("embedded") / "data"
+    write_dataset(root, seed=0, train=40, val=10, test=10, size=32)
+    return root
+
+
+def _tiny_cli_args(data_root: Path, run_dir: Path, *extra: str) -> list[str]:
+    return [
+        "--config", str(Path(__file__).resolve().parents[1] / "configs" / "demo.yaml"),
+        *TINY_MODEL_ARGS,
+        "--data.root", str(data_root), "--data.generate_embedded", "false",
+        "--data.image_size", "32", "--data.batch_size", "8", "--data.eval_batch_size", "5",
+        "--data.num_workers", "0", "--data.min_word_count", "1",
+        "--trainer.default_root_dir", str(run_dir), "--trainer.enable_progress_bar", "false",
+        "--trainer.log_every_n_steps", "1", *extra,
+    ]  # fmt: skip
+
+
+@pytest.fixture
+def tiny_cli_args():
+    """Builder of LightningCLI arguments for a tiny run: (data_root, run_dir, *extra) → argv."""
+    return _tiny_cli_args

@@ -1,0 +1,148 @@
+"""End-to-end trainer: losses, gradients, configs, checkpoints, evaluation and bad configs."""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from train import CaptionDataModule, PrivacyCaptioner, cli_main
+
+CONFIGS = sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.yaml"))
+
+
+@pytest.fixture
+def build(tiny_cli_args):
+    def _build(data_root, run_dir, *extra):
+        return cli_main(tiny_cli_args(data_root, run_dir, *extra), run=False)
+
+    return _build
+
+
+def test_few_steps_reduce_every_loss_term(build, tiny_data_root, tmp_path):
+    cli = build(
+        tiny_data_root,
+        tmp_path,
+        "--model.lr_camera",
+        "0.02",
+        "--model.lr_decoder",
+        "0.01",
+        "--model.lr_encoder",
+        "0.001",
+        "--model.camera.read_noise_std",
+        "0",
+        "--model.w_psf_mask",  # a weight at which blurring more and spilling less are compatible
+        "3",
+    )
+    model, data = cli.model, cli.datamodule
+    batch = next(iter(data.train_dataloader()))
+    opt = torch.optim.Adam(model.param_groups())
+    history = []
+    for _ in range(12):
+        terms = model.losses(batch)
+        opt.zero_grad()
+        terms["loss"].backward()
+        opt.step()
+        history.append({k: float(v) for k, v in terms.items()})
+    for key in ("loss", "ce", "dsr", "distortion", "psf_mask"):
+        assert history[-1][key] < history[0][key], (key, history[0][key], history[-1][key])
+
+
+@pytest.mark.parametrize(
+    ("preset", "expected"), [("privacy", 12), ("defocus", 1), ("ideal", 0), ("lowres", 0)]
+)
+def test_lens_gradients_only_where_configured(build, tiny_data_root, tmp_path, preset, expected):
+    cli = build(tiny_data_root, tmp_path, "--model.camera.preset", preset)
+    model = cli.model
+    params = [p for p in model.camera.parameters() if p.requires_grad]
+    assert sum(p.numel() for p in params) == expected
+    groups = {g["name"] for g in model.param_groups()}
+    assert ("camera" in groups) == (expected > 0)
+    if expected:
+        batch = next(iter(cli.datamodule.train_dataloader()))
+        fixed = model.camera.lens.fixed_coefficients_um.clone()
+        model.losses(batch)["loss"].backward()
+        assert params[0].grad is not None and torch.all(params[0].grad != 0)
+        assert torch.equal(model.camera.lens.fixed_coefficients_um, fixed)  # buffer, no grad
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=[c.stem for c in CONFIGS])
+def test_yaml_configs_load(config, tiny_data_root, tmp_path):
+    cli = cli_main(
+        [
+            "--config",
+            str(config),
+            "--data.root",
+            str(tiny_data_root),
+            "--data.generate_embedded",
+            "false",
+            "--data.image_size",
+            "32",
+            "--data.num_workers",
+            "0",
+            "--model.weights",
+            "null",
+            "--trainer.default_root_dir",
+            str(tmp_path),
+        ],
+        run=False,
+    )
+    preset = config.stem.split("_")[-1]
+    assert cli.model.camera.config.preset == (preset if preset != "demo" else "privacy")
+    assert cli.model.hparams.vocab_size == cli.datamodule.vocab_size
+
+
+def test_fit_checkpoints_logs_and_evaluates(tiny_cli_args, tiny_data_root, tmp_path):
+    from evaluate import evaluate_captions
+    from optics import load_camera
+
+    cli = cli_main(
+        [
+            "fit",
+            *tiny_cli_args(
+                tiny_data_root,
+                tmp_path,
+                "--trainer.max_epochs",
+                "1",
+                "--trainer.limit_train_batches",
+                "3",
+            ),
+        ]
+    )
+    ckpt_dir = tmp_path / "checkpoints"
+    assert (ckpt_dir / "best.ckpt").is_file() and (ckpt_dir / "last.ckpt").is_file()
+    logs = list(tmp_path.glob("version_*"))
+    assert len(logs) == 1, logs  # TensorBoard and CSV share one version folder
+    assert (logs[0] / "vocab.json").is_file()
+    assert list(logs[0].glob("events.out.tfevents*"))
+    header = (logs[0] / "metrics.csv").read_text().splitlines()[0]
+    for key in ("val/CIDEr", "val/BLEU-4", "val/ssim", "train/ce", "train/psf_mask"):
+        assert key in header
+    assert cli.trainer.callback_metrics["val/num_images"] == 10
+    camera = load_camera(ckpt_dir / "best.ckpt")  # optics reads the trainer's checkpoints
+    assert torch.equal(camera.lens.coefficients_um(), cli.model.camera.lens.coefficients_um())
+    result = evaluate_captions(ckpt_dir / "best.ckpt", "test", beam=2, out_dir=tmp_path / "ev")
+    assert result["camera"] == "privacy" and result["metrics"]["num_images"] == 10
+    assert {"BLEU-1", "BLEU-4", "ROUGE-L", "CIDEr-D", "ssim", "psnr"} <= set(result["metrics"])
+    assert (tmp_path / "ev" / "captions_test_results.json").is_file()
+
+
+def test_bad_configs_fail_before_training(build, tiny_data_root, tmp_path, capsys):
+    with pytest.raises(ValueError, match="unknown camera preset 'pinhole'"):
+        build(tiny_data_root, tmp_path, "--model.camera.preset", "pinhole")
+    with pytest.raises(SystemExit):  # type errors are caught by the CLI parser
+        build(tiny_data_root, tmp_path, "--model.w_dec", "lots")
+    assert "w_dec" in capsys.readouterr().err
+    with pytest.raises(FileNotFoundError, match=r"data\.root"):
+        build(tmp_path / "nowhere", tmp_path)
+    with pytest.raises(ValueError, match=r"model\.w_distortion"):
+        build(tiny_data_root, tmp_path, "--model.w_distortion", "-1")
+
+
+def test_module_rejects_missing_vocab():
+    with pytest.raises(ValueError, match="vocab_size"):
+        PrivacyCaptioner(vocab_size=0)
+
+
+def test_datamodule_rejects_bad_sizes(tiny_data_root):
+    with pytest.raises(ValueError, match=r"data\.batch_size"):
+        CaptionDataModule(root=str(tiny_data_root), batch_size=0)
