@@ -315,9 +315,10 @@ class PrivacyCaptioner(L.LightningModule):
         self.captioner.vocab = self.vocab
 
     def on_fit_start(self) -> None:
-        if self.vocab is not None and self.trainer.is_global_zero and self.trainer.log_dir:
-            Path(self.trainer.log_dir).mkdir(parents=True, exist_ok=True)
-            self.vocab.save(Path(self.trainer.log_dir) / "vocab.json")
+        log_dir = self.trainer.log_dir  # a collective under DDP: every rank must ask
+        if self.vocab is not None and self.trainer.is_global_zero and log_dir:
+            Path(log_dir).mkdir(parents=True, exist_ok=True)
+            self.vocab.save(Path(log_dir) / "vocab.json")
 
     def on_train_end(self) -> None:
         """Under DDP, check that every rank ends with the same lens (gradients are all-reduced,
@@ -523,7 +524,11 @@ class PrivacyCaptioner(L.LightningModule):
                 "name": "decoder",
             }
         )
-        optimizer = torch.optim.Adam(groups, weight_decay=hp.weight_decay)
+        return groups
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        hp = self.hparams
+        optimizer = torch.optim.Adam(self.param_groups(), weight_decay=hp.weight_decay)
         total = max(1, int(self.trainer.estimated_stepping_batches))
         warmup = int(hp.warmup_steps)
 
