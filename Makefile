@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m optics.demo --out runs/demo
+	$(PY) evaluate.py demo --out runs/demo
 
 test: $(STAMP)
 	$(PY) -m ruff check .

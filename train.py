@@ -591,7 +591,8 @@ class PrivcamCLI(LightningCLI):
         root = config.get("default_root_dir") or os.getcwd()
         if config.get("logger") in (None, True):
             tb = TensorBoardLogger(root, name="")
-            kwargs["logger"] = [tb, CSVLogger(root, name="", version=tb.version)]
+            # CSV next to the TensorBoard events: <root>/version_N/csv/metrics.csv
+            kwargs["logger"] = [tb, CSVLogger(tb.log_dir, name="csv", version="")]
         trainer = super().instantiate_trainer(**kwargs)
         for cb in trainer.checkpoint_callbacks:
             if cb.dirpath is None:

@@ -30,7 +30,7 @@ def _run(args, timeout=600):
 
 def _last_metrics(run_dir: Path) -> dict[str, float]:
     newest = max(run_dir.glob("version_*"), key=lambda p: int(p.name.split("_")[1]))
-    rows = list(csv.DictReader((newest / "metrics.csv").open()))
+    rows = list(csv.DictReader((newest / "csv" / "metrics.csv").open()))
     merged: dict[str, float] = {}
     for row in rows:
         merged.update({k: float(v) for k, v in row.items() if v not in ("", None)})
@@ -133,12 +133,6 @@ def test_killed_run_resumes_with_step_optimizer_and_scheduler(
     # Adam's per-parameter step count and the LR schedule continued rather than restarting
     assert resumed["optimizer_states"][0]["state"][0]["step"] == k + 3
     assert resumed["lr_schedulers"][0]["last_epoch"] == k + 3
-    steps = [
-        int(r["step"])
-        for r in csv.DictReader(
-            (
-                max(tmp_path.glob("version_*"), key=lambda p: p.stat().st_mtime) / "metrics.csv"
-            ).open()
-        )
-    ]
+    newest = max(tmp_path.glob("version_*"), key=lambda p: int(p.name.split("_")[1]))
+    steps = [int(r["step"]) for r in csv.DictReader((newest / "csv" / "metrics.csv").open())]
     assert min(steps) >= k

@@ -114,7 +114,7 @@ def test_fit_checkpoints_logs_and_evaluates(tiny_cli_args, tiny_data_root, tmp_p
     assert len(logs) == 1, logs  # TensorBoard and CSV share one version folder
     assert (logs[0] / "vocab.json").is_file()
     assert list(logs[0].glob("events.out.tfevents*"))
-    header = (logs[0] / "metrics.csv").read_text().splitlines()[0]
+    header = (logs[0] / "csv" / "metrics.csv").read_text().splitlines()[0]
     for key in ("val/CIDEr", "val/BLEU-4", "val/ssim", "train/ce", "train/psf_mask"):
         assert key in header
     assert cli.trainer.callback_metrics["val/num_images"] == 10
