@@ -2,6 +2,7 @@
 
 Subcommands:
     caption   caption one image with a trained captioner checkpoint
+    attack    deconvolution / learned attacks on a camera (attacks.cli)
 
 Example::
 
@@ -66,10 +67,23 @@ def _caption(args: argparse.Namespace) -> int:
     return 0
 
 
+def _attack_args(parser: argparse.ArgumentParser) -> None:
+    from attacks.cli import add_arguments
+
+    add_arguments(parser)
+
+
+def _attack(args: argparse.Namespace) -> int:
+    from attacks.cli import run
+
+    return run(args)
+
+
 SUBCOMMANDS: dict[
     str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int], str]
 ] = {
     "caption": (_caption_args, _caption, "caption image(s) with a trained captioner"),
+    "attack": (_attack_args, _attack, "attack a camera: Wiener, scikit-image, DeblurGAN, U-Net"),
 }
 
 
