@@ -22,7 +22,12 @@ from pathlib import Path
 
 
 def _caption_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--ckpt", required=True, help="captioner checkpoint (captioner.pt)")
+    parser.add_argument(
+        "--ckpt",
+        required=True,
+        help="end-to-end training checkpoint (…/best.ckpt: the image goes through its camera) "
+        "or captioner-only checkpoint (captioner.pt)",
+    )
     parser.add_argument("--image", required=True, nargs="+", help="image file(s) (JPEG/PNG)")
     parser.add_argument("--beam-size", type=int, default=3)
     parser.add_argument("--max-len", type=int, default=20)
@@ -41,10 +46,22 @@ def _caption(args: argparse.Namespace) -> int:
     from captioning.data import load_image
     from captioning.model import load_checkpoint
 
-    model, _ = load_checkpoint(args.ckpt, map_location=args.device)
-    ckpt = torch.load(args.ckpt, map_location="cpu", weights_only=True)
-    size = args.image_size or int(ckpt.get("image_size", 224))
-    blind = bool(ckpt.get("blind", False))
+    ckpt_path = Path(args.ckpt)
+    if not ckpt_path.is_file():
+        raise FileNotFoundError(f"checkpoint {ckpt_path} not found")
+    ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+    camera = None
+    if isinstance(ckpt, dict) and "hyper_parameters" in ckpt:  # end-to-end training checkpoint
+        module, _ = load_trained(ckpt_path, args.device)
+        model, camera = module.captioner, module.camera.eval()
+        size = args.image_size or int(
+            ckpt.get("datamodule_hyper_parameters", {}).get("image_size", 256)
+        )
+        blind = False
+    else:
+        model, _ = load_checkpoint(args.ckpt, map_location=args.device)
+        size = args.image_size or int(ckpt.get("image_size", 224))
+        blind = bool(ckpt.get("blind", False))
     images = (
         torch.stack(
             [torch.from_numpy(load_image(path, size)).permute(2, 0, 1) for path in args.image]
@@ -55,6 +72,9 @@ def _caption(args: argparse.Namespace) -> int:
     )
     if blind:
         images = torch.full_like(images, 0.5)
+    if camera is not None:  # what the privacy camera would record, then its captioner
+        with torch.no_grad():
+            images = module.cnn_input(camera(images))
     result = model.generate(images, beam_size=args.beam_size, max_len=args.max_len)
     assert result.captions is not None
     for path, caption, logp in zip(

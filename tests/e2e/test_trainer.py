@@ -91,8 +91,9 @@ def test_yaml_configs_load(config, tiny_data_root, tmp_path):
     assert cli.model.hparams.vocab_size == cli.datamodule.vocab_size
 
 
-def test_fit_checkpoints_logs_and_evaluates(tiny_cli_args, tiny_data_root, tmp_path):
+def test_fit_checkpoints_logs_and_evaluates(tiny_cli_args, tiny_data_root, tmp_path, capsys):
     from evaluate import evaluate_captions
+    from evaluate import main as evaluate_main
     from optics import load_camera
 
     cli = cli_main(
@@ -124,6 +125,13 @@ def test_fit_checkpoints_logs_and_evaluates(tiny_cli_args, tiny_data_root, tmp_p
     assert result["camera"] == "privacy" and result["metrics"]["num_images"] == 10
     assert {"BLEU-1", "BLEU-4", "ROUGE-L", "CIDEr-D", "ssim", "psnr"} <= set(result["metrics"])
     assert (tmp_path / "ev" / "captions_test_results.json").is_file()
+    # one image through the trained camera and its captioner
+    image = next((tiny_data_root / "images").glob("test_*.png"))
+    assert (
+        evaluate_main(["caption", "--ckpt", str(ckpt_dir / "best.ckpt"), "--image", str(image)])
+        == 0
+    )
+    assert capsys.readouterr().out.strip()
 
 
 def test_bad_configs_fail_before_training(build, tiny_data_root, tmp_path, capsys):
