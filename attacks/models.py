@@ -1,0 +1,272 @@
+"""Learned (blind) attackers: DeblurGAN-v2-style FPN-MobileNetV2 generator, double-scale
+discriminator, U-Net baseline, VGG19 perceptual features. Thin modules; losses live in
+``attacks.losses``.
+
+Pretrained weights: ``weights`` is None (random init), a torchvision enum name (e.g.
+"IMAGENET1K_V1", "DEFAULT"; downloaded on a connected box, random init with a logged warning
+when that fails offline) or a local file loaded with ``torch.load(weights_only=True)`` (a state
+dict, or a dict holding one under "state_dict").
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = [
+    "FPNMobileNetV2Generator",
+    "NLayerDiscriminator",
+    "UNet",
+    "VGG19Features",
+    "load_torchvision_weights",
+]
+
+log = logging.getLogger(__name__)
+
+
+def load_torchvision_weights(
+    model: nn.Module, weights: str | Path | None, enum_cls: type, what: str
+) -> str:
+    """Load ``weights`` into ``model`` (see module docstring); returns a note saying what was
+    loaded ("random", "file:<path>", "enum:<name>", or "random (…failed…)")."""
+    if weights is None or str(weights).lower() in ("", "none", "random"):
+        return "random"
+    path = Path(str(weights))
+    if path.suffix in (".pt", ".pth", ".ckpt", ".bin") or path.exists():
+        if not path.is_file():
+            raise FileNotFoundError(f"{what} weights file {path} does not exist; pass an existing "
+                                    f"file, a torchvision enum name ({list(enum_cls.__members__)})"
+                                    " or 'none'")
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        if isinstance(state, dict) and "state_dict" in state:
+            state = state["state_dict"]
+        model.load_state_dict(state)
+        return f"file:{path}"
+    try:
+        enum = enum_cls[str(weights)]
+    except KeyError as err:
+        raise ValueError(f"unknown {what} weights {weights!r}: use one of "
+                         f"{list(enum_cls.__members__)}, a local .pth file or 'none'") from err
+    try:
+        model.load_state_dict(enum.get_state_dict(progress=False))
+    except (OSError, RuntimeError) as err:  # offline: URLError is an OSError
+        log.warning("could not load %s weights %s (%s); using random initialisation", what,
+                    weights, err)
+        return f"random ({weights} unavailable offline)"
+    return f"enum:{weights}"
+
+
+def _norm(channels: int) -> nn.Module:
+    return nn.InstanceNorm2d(channels, affine=False)
+
+
+class _FPNHead(nn.Module):
+    def __init__(self, in_ch: int, mid_ch: int, out_ch: int) -> None:
+        super().__init__()
+        self.block0 = nn.Conv2d(in_ch, mid_ch, 3, padding=1, bias=False)
+        self.block1 = nn.Conv2d(mid_ch, out_ch, 3, padding=1, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.block1(F.relu(self.block0(x))))
+
+
+def _conv_norm_relu(in_ch: int, out_ch: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(in_ch, out_ch, 3, padding=1), _norm(out_ch), nn.ReLU(True))
+
+
+def _freeze_batchnorm(module: nn.Module) -> None:
+    """Replace every BatchNorm2d below ``module`` by a FrozenBatchNorm2d with its statistics
+    (always the eval-mode affine map, whatever the training flags say)."""
+    from torchvision.ops import FrozenBatchNorm2d
+
+    for name, child in module.named_children():
+        if isinstance(child, nn.BatchNorm2d):
+            frozen = FrozenBatchNorm2d(child.num_features, eps=child.eps)
+            frozen.weight.copy_(child.weight.detach())
+            frozen.bias.copy_(child.bias.detach())
+            frozen.running_mean.copy_(child.running_mean)
+            frozen.running_var.copy_(child.running_var)
+            setattr(module, name, frozen)
+        else:
+            _freeze_batchnorm(child)
+
+
+class FPNMobileNetV2Generator(nn.Module):
+    """DeblurGAN-v2 ``fpn_mobilenet`` generator: MobileNetV2 encoder, feature pyramid, heads
+    merged at 1/4 scale, residual tanh output (final conv zero-initialised: identity at start).
+
+    Input/output (B, 3, H, W) in [0, 1] (mapped to [−1, 1] inside, as DeblurGAN-v2 trains);
+    any H, W (reflect-padded to a multiple of 32 and cropped back).
+
+    ``freeze_bn``: the backbone's BatchNorm layers become FrozenBatchNorm2d (ImageNet
+    statistics, or the identity with random init): attacker batches are small, and short
+    training would otherwise leave train- and eval-mode statistics far apart.
+    """
+
+    def __init__(
+        self,
+        weights: str | Path | None = None,
+        num_filters: int = 64,
+        num_filters_fpn: int = 128,
+        freeze_bn: bool = True,
+    ) -> None:
+        super().__init__()
+        from torchvision.models import MobileNet_V2_Weights, mobilenet_v2
+
+        self.freeze_bn = freeze_bn
+        net = mobilenet_v2()
+        self.weights_note = load_torchvision_weights(net, weights, MobileNet_V2_Weights,
+                                                     "MobileNetV2")
+        if freeze_bn:
+            _freeze_batchnorm(net)
+        f = net.features
+        self.enc0, self.enc1, self.enc2 = f[0:2], f[2:4], f[4:7]
+        self.enc3, self.enc4 = f[7:11], f[11:16]
+        n = num_filters_fpn
+        self.lateral4 = nn.Conv2d(160, n, 1, bias=False)
+        self.lateral3 = nn.Conv2d(64, n, 1, bias=False)
+        self.lateral2 = nn.Conv2d(32, n, 1, bias=False)
+        self.lateral1 = nn.Conv2d(24, n, 1, bias=False)
+        self.lateral0 = nn.Conv2d(16, n // 2, 1, bias=False)
+        self.td1, self.td2, self.td3 = (_conv_norm_relu(n, n) for _ in range(3))
+        self.heads = nn.ModuleList(_FPNHead(n, num_filters, num_filters) for _ in range(4))
+        self.smooth = _conv_norm_relu(4 * num_filters, num_filters)
+        self.smooth2 = _conv_norm_relu(num_filters, num_filters // 2)
+        self.final = nn.Conv2d(num_filters // 2, 3, 3, padding=1)
+        # Zero-initialised output: the untrained generator is the identity (residual 0), so a
+        # short training run starts from the capture instead of from random residuals.
+        nn.init.zeros_(self.final.weight)
+        nn.init.zeros_(self.final.bias)
+        if n // 2 != num_filters:
+            raise ValueError(f"num_filters_fpn ({n}) must be 2 × num_filters ({num_filters})")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        ph, pw = (-h) % 32, (-w) % 32
+        xin = x * 2 - 1
+        if ph or pw:
+            mode = "reflect" if ph < h and pw < w else "replicate"
+            xin = F.pad(xin, (0, pw, 0, ph), mode=mode)
+        e0 = self.enc0(xin)
+        e1 = self.enc1(e0)
+        e2 = self.enc2(e1)
+        e3 = self.enc3(e2)
+        e4 = self.enc4(e3)
+        up = F.interpolate
+        m4 = self.lateral4(e4)
+        m3 = self.td1(self.lateral3(e3) + up(m4, scale_factor=2, mode="nearest"))
+        m2 = self.td2(self.lateral2(e2) + up(m3, scale_factor=2, mode="nearest"))
+        m1 = self.td3(self.lateral1(e1) + up(m2, scale_factor=2, mode="nearest"))
+        m0 = self.lateral0(e0)
+        maps = [head(m) for head, m in zip(self.heads, (m4, m3, m2, m1), strict=True)]
+        maps = [up(m, scale_factor=s, mode="nearest") if s > 1 else m
+                for m, s in zip(maps, (8, 4, 2, 1), strict=True)]
+        s = up(self.smooth(torch.cat(maps, dim=1)), scale_factor=2, mode="nearest")
+        s = up(self.smooth2(s + m0), scale_factor=2, mode="nearest")
+        out = torch.clamp(torch.tanh(self.final(s)) + xin, -1, 1)
+        return (out[..., :h, :w] + 1) / 2
+
+
+class NLayerDiscriminator(nn.Module):
+    """PatchGAN (pix2pix / DeblurGAN-v2): k4 s2 convs, ``n_layers`` downsamplings, instance
+    norm, LeakyReLU 0.2, no sigmoid. (B, 3, H, W) in [0, 1] → (B, 1, h', w') logits."""
+
+    def __init__(self, n_layers: int = 3, ndf: int = 64) -> None:
+        super().__init__()
+        layers: list[nn.Module] = [nn.Conv2d(3, ndf, 4, 2, 2), nn.LeakyReLU(0.2, True)]
+        mult = 1
+        for i in range(1, n_layers):
+            prev, mult = mult, min(2**i, 8)
+            layers += [nn.Conv2d(ndf * prev, ndf * mult, 4, 2, 2), _norm(ndf * mult),
+                       nn.LeakyReLU(0.2, True)]
+        prev, mult = mult, min(2**n_layers, 8)
+        layers += [nn.Conv2d(ndf * prev, ndf * mult, 4, 1, 2), _norm(ndf * mult),
+                   nn.LeakyReLU(0.2, True), nn.Conv2d(ndf * mult, 1, 4, 1, 2)]
+        self.model = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x * 2 - 1)
+
+
+class _Down(nn.Module):
+    def __init__(self, in_ch: int, out_ch: int) -> None:
+        super().__init__()
+        # GroupNorm, not BatchNorm: small attacker batches, and no train/eval mismatch.
+        groups = math.gcd(8, out_ch)
+        self.block = nn.Sequential(
+            nn.Conv2d(in_ch, out_ch, 3, padding=1), nn.GroupNorm(groups, out_ch), nn.ReLU(True),
+            nn.Conv2d(out_ch, out_ch, 3, padding=1), nn.GroupNorm(groups, out_ch), nn.ReLU(True),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.block(x)
+
+
+class UNet(nn.Module):
+    """U-Net (Ronneberger et al. 2015; GroupNorm) with ``depth`` poolings, residual output.
+
+    (B, 3, H, W) in [0, 1] → (B, 3, H, W) in [0, 1]; H, W padded to a multiple of 2^depth.
+    """
+
+    def __init__(self, base_channels: int = 32, depth: int = 4) -> None:
+        super().__init__()
+        if depth < 1:
+            raise ValueError(f"U-Net depth must be >= 1, got {depth}")
+        chans = [base_channels * 2**i for i in range(depth + 1)]
+        self.depth = depth
+        self.inc = _Down(3, chans[0])
+        self.downs = nn.ModuleList(_Down(chans[i], chans[i + 1]) for i in range(depth))
+        self.ups = nn.ModuleList(nn.ConvTranspose2d(chans[i + 1], chans[i], 2, stride=2)
+                                 for i in reversed(range(depth)))
+        self.dec = nn.ModuleList(_Down(2 * chans[i], chans[i]) for i in reversed(range(depth)))
+        self.out = nn.Conv2d(chans[0], 3, 1)
+        nn.init.zeros_(self.out.weight)  # identity at initialisation (residual output)
+        nn.init.zeros_(self.out.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        m = 2**self.depth
+        xin = F.pad(x, (0, (-w) % m, 0, (-h) % m), mode="replicate")
+        skips = [self.inc(xin)]
+        for down in self.downs:
+            skips.append(down(F.max_pool2d(skips[-1], 2)))
+        y = skips.pop()
+        for up, dec in zip(self.ups, self.dec, strict=True):
+            y = dec(torch.cat([up(y), skips.pop()], dim=1))
+        return (xin + self.out(y))[..., :h, :w].clamp(0, 1)
+
+
+class VGG19Features(nn.Module):
+    """VGG19 up to conv3_3 (before its ReLU), frozen, ImageNet-normalised input in [0, 1].
+
+    Raises RuntimeError if ``weights`` cannot be loaded (a perceptual loss with random VGG
+    weights is meaningless; callers fall back to L1 + SSIM).
+    """
+
+    def __init__(self, weights: str | Path) -> None:
+        super().__init__()
+        from torchvision.models import VGG19_Weights, vgg19
+
+        net = vgg19()
+        note = load_torchvision_weights(net, weights, VGG19_Weights, "VGG19")
+        if note.startswith("random"):
+            raise RuntimeError(f"VGG19 weights {weights!r} unavailable: {note}")
+        self.weights_note = note
+        self.features = net.features[:15].eval()
+        for p in self.features.parameters():
+            p.requires_grad_(False)
+        self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features((x - self.mean) / self.std)
+
+    def train(self, mode: bool = True) -> VGG19Features:
+        super().train(mode)
+        self.features.eval()
+        return self

@@ -1,0 +1,145 @@
+"""End to end: run_attacks and the ``evaluate.py attack`` subcommand on tiny inputs."""
+
+import json
+
+import pytest
+
+from attacks.harness import expand_attacks, run_attacks
+
+
+def test_ideal_camera_is_trivially_attacked(tmp_path):
+    from optics import Camera
+
+    result = run_attacks(
+        Camera("ideal"),
+        "embedded",
+        tmp_path,
+        "wiener,richardson_lucy",
+        image_size=32,
+        max_images=9,
+        max_reference_images=2,
+        detect_faces=False,
+    )
+    rows = {r["name"]: r for r in result["rows"]}
+    assert rows["captured"]["ssim"]["mean"] > 0.85  # only sensor noise
+    assert rows["wiener"]["ssim"]["mean"] > 0.85
+    assert rows["richardson_lucy"]["n"] == 2
+    assert "delta PSF" in result["notes"][0]
+    for key in ("report", "json"):
+        assert (tmp_path / f"attack_{'report.md' if key == 'report' else 'results.json'}").is_file()
+    assert (tmp_path / "attack_grid.png").is_file()
+    assert (tmp_path / "pairs" / "train" / "capture" / "000000.png").is_file()
+
+
+def test_privacy_lens_attacks_and_report(tmp_path, small_camera):
+    result = run_attacks(
+        small_camera,
+        "embedded",
+        tmp_path,
+        "wiener,wiener_exact",
+        image_size=32,
+        max_images=9,
+        detect_faces=False,
+        seed=1,
+    )
+    rows = {r["name"]: r for r in result["rows"]}
+    assert rows["wiener"]["ssim"]["mean"] > rows["captured"]["ssim"]["mean"]
+    assert rows["wiener_oracle"]["ssim"]["mean"] >= rows["wiener"]["ssim"]["mean"] - 1e-6
+    saved = json.loads((tmp_path / "attack_results.json").read_text())
+    assert saved["settings"]["psf_shape"] == [3, 32, 32]
+    assert saved["settings"]["train_pairs"] == 6 and saved["settings"]["test_pairs"] == 3
+    assert "| Wiener, constant K" in (tmp_path / "attack_report.md").read_text()
+
+
+def test_psf_larger_than_images_is_a_clear_error(tmp_path, small_camera):
+    with pytest.raises(ValueError, match=r"PSF of 32×32 px is larger than the 16×16.*--image-size"):
+        run_attacks(
+            small_camera,
+            "embedded",
+            tmp_path,
+            "wiener",
+            image_size=16,
+            max_images=4,
+            detect_faces=False,
+        )
+
+
+def test_attack_names():
+    assert expand_attacks("all")[0] == "wiener"
+    assert expand_attacks("unet, wiener") == ["wiener", "unet"]
+    with pytest.raises(ValueError, match=r"unknown attack\(s\) \['blur'\]"):
+        expand_attacks("blur")
+
+
+def test_cli_subcommand(tmp_path, capsys):
+    from evaluate import main
+
+    out = tmp_path / "cli"
+    assert (
+        main(
+            [
+                "attack",
+                "--camera",
+                "ideal",
+                "--images",
+                "embedded",
+                "--max-images",
+                "6",
+                "--image-size",
+                "32",
+                "--attack",
+                "wiener",
+                "--no-faces",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    assert "captured (no attack)" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="--ckpt CHECKPOINT or --camera PRESET"):
+        main(["attack", "--out", str(out)])
+    with pytest.raises(FileNotFoundError, match="no images in"):
+        main(
+            [
+                "attack",
+                "--camera",
+                "ideal",
+                "--images",
+                str(tmp_path / "cli" / "pairs"),
+                "--out",
+                str(out),
+            ]
+        )
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text("epochz: 3\n")
+    with pytest.raises(ValueError, match="unknown option 'epochz'"):
+        main(["attack", "--camera", "ideal", "--config", str(cfg)])
+
+
+def test_cli_from_a_camera_checkpoint(tmp_path, small_camera):
+    from evaluate import main
+    from optics import save_camera
+
+    ckpt = tmp_path / "camera.pt"
+    save_camera(small_camera, ckpt)
+    out = tmp_path / "from_ckpt"
+    assert (
+        main(
+            [
+                "attack",
+                "--ckpt",
+                str(ckpt),
+                "--max-images",
+                "6",
+                "--attack",
+                "wiener",
+                "--no-faces",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )  # image size = the PSF size (32)
+    saved = json.loads((out / "attack_results.json").read_text())
+    assert saved["settings"]["image_size"] == 32
