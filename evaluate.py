@@ -389,6 +389,7 @@ def run_demo(
         if max_epochs is not None:
             argv += ["--trainer.max_epochs", str(max_epochs)]
         cli = cli_main(argv)
+        data_root, image_size = cli.datamodule.root, cli.datamodule.hparams.image_size
         best = cli.trainer.checkpoint_callback.best_model_path
         ckpts[preset] = best or str(out / preset / "checkpoints" / "last.ckpt")
         timings[preset] = time.perf_counter() - t0
@@ -411,7 +412,7 @@ def run_demo(
     if export and "privacy" in ckpts:
         sections += _demo_export(out, ckpts["privacy"])
     if attacks:
-        sections += _demo_attacks(out, ckpts)
+        sections += _demo_attacks(out, ckpts, data_root, image_size)
     report = out / "report.md"
     report.write_text("\n".join(sections) + "\n")
     return report
@@ -491,8 +492,31 @@ def _demo_export(out: Path, ckpt: str) -> list[str]:
     ]
 
 
-def _demo_attacks(out: Path, ckpts: dict[str, str]) -> list[str]:
-    return []
+def _demo_attacks(out: Path, ckpts: dict[str, str], data_root: Path, image_size: int) -> list[str]:
+    """Attack the privacy lens and the ideal camera on the demo's test images (fast subset:
+    Wiener family and the U-Net attacker; `evaluate.py attack --attack all` runs everything)."""
+    from attacks import run_attacks
+    from optics import load_camera
+
+    lines = ["## Attacks", ""]
+    for preset in ("privacy", "ideal"):
+        if preset not in ckpts:
+            continue
+        folder = out / f"attacks_{preset}"
+        run_attacks(
+            load_camera(ckpts[preset]),
+            str(data_root),
+            folder,
+            "wiener,richardson_lucy,unet",
+            image_size=image_size,
+            max_images=150,
+            epochs=2,
+            backbone_weights=None,
+            title=f"demo, {preset} camera",
+        )
+        report = (folder / "attack_report.md").read_text().replace("](", f"]({folder.name}/")
+        lines += [f"### {preset} camera", "", report, ""]
+    return lines
 
 
 SUBCOMMANDS.update(
