@@ -14,6 +14,7 @@ TINY_MODEL_ARGS = [
     "--model.camera.pad_factor", "4", "--model.camera.sensor_distance_mm", "6",
     "--model.camera.psf_size_px", "32", "--model.camera.sensor_pitch_um", "8",
     "--model.camera.num_zernike", "15", "--model.camera.initial_defocus_um", "0.5",
+    "--model.trainable_from", "layer1",
 ]  # fmt: skip
 
 
@@ -32,7 +33,7 @@ def _tiny_cli_args(data_root: Path, run_dir: Path, *extra: str) -> list[str]:
         *TINY_MODEL_ARGS,
         "--data.root", str(data_root), "--data.generate_embedded", "false",
         "--data.image_size", "32", "--data.batch_size", "8", "--data.eval_batch_size", "5",
-        "--data.num_workers", "0", "--data.min_word_count", "1",
+        "--data.num_workers", "0", "--data.min_word_count", "1", "--data.captions_per_image", "5",
         "--trainer.default_root_dir", str(run_dir), "--trainer.enable_progress_bar", "false",
         "--trainer.log_every_n_steps", "1", *extra,
     ]  # fmt: skip
