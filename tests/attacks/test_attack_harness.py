@@ -143,3 +143,17 @@ def test_cli_from_a_camera_checkpoint(tmp_path, small_camera):
     )  # image size = the PSF size (32)
     saved = json.loads((out / "attack_results.json").read_text())
     assert saved["settings"]["image_size"] == 32
+
+
+@pytest.mark.parametrize("name", ["attack_embedded.yaml", "attack_coco.yaml"])
+def test_shipped_attack_configs_parse(name):
+    import argparse
+    from pathlib import Path
+
+    from attacks.cli import _apply_config, add_arguments
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    config = Path(__file__).resolve().parents[2] / "configs" / name
+    args = _apply_config(parser.parse_args(["--camera", "ideal", "--config", str(config)]))
+    assert args.attack and args.max_images  # image_size may be left to the lens (null)
