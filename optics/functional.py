@@ -135,24 +135,26 @@ def propagate_fresnel_separable(
     2·(N + n_out) FFTs of length n_pad instead of 4·n_pad, and the zero rows are never stored.
 
     Args:
-        field: complex (Λ, N, N) pupil field, sample i at (i − N//2)·pitch.
+        field: complex (Λ, N, N) pupil field, sample i at (i − N//2)·pitch; or (Λ, N, n_pad)
+            already zero-padded along x (saves a copy).
         n_pad: length of the periodic propagation window (>= N).
         n_out: samples kept around the axis (<= n_pad).
 
     Returns:
         complex (Λ, n_out, n_out), sample i at (i − n_out//2)·pitch.
     """
-    n = field.shape[-1]
+    n = field.shape[-2]  # pupil samples (the rows; columns may already be padded)
     h1 = fresnel_transfer_function_1d(
         n_pad, pitch_m, wavelengths_m.to(field.real.dtype), distance_m
     )
     h1 = h1[:, None, :]
     idx = _centered_indices(n, n_pad, n_out, field.device)
     # Along x on every row (rows are independent), keep the n_out central columns.
-    u = torch.fft.ifft(torch.fft.fft(field, n=n_pad, dim=-1) * h1, dim=-1).index_select(-1, idx)
+    # (in-place products: the FFT's backward does not need its output)
+    u = torch.fft.ifft(torch.fft.fft(field, n=n_pad, dim=-1).mul_(h1), dim=-1).index_select(-1, idx)
     # Along y, on the transposed array so the FFT runs over contiguous memory.
     u = u.transpose(-1, -2)
-    u = torch.fft.ifft(torch.fft.fft(u, n=n_pad, dim=-1) * h1, dim=-1).index_select(-1, idx)
+    u = torch.fft.ifft(torch.fft.fft(u, n=n_pad, dim=-1).mul_(h1), dim=-1).index_select(-1, idx)
     return u.transpose(-1, -2)
 
 

@@ -259,6 +259,10 @@ class ZernikeLens(nn.Module):
             "aperture_index", torch.from_numpy(layout["aperture_index"]), persistent=False
         )
         self.num_aperture = int(layout["aperture_index"].size)
+        rows, cols = np.divmod(layout["aperture_index"], n)
+        self.register_buffer(
+            "padded_aperture_index", torch.from_numpy(rows * n_pad + cols), persistent=False
+        )
 
         # --- per-wavelength constants: base phase (wrapped in float64) and height→phase scale
         r2_m2 = (
@@ -389,14 +393,22 @@ class ZernikeLens(nn.Module):
 
     def field_intensity(self, height_noise: bool | None = None) -> torch.Tensor:
         """Intensity on the sensor plane (Λ, M, M) at the pupil pitch, M = ``n_out``."""
-        field = self.pupil_field(height_noise)
         pitch_m = self.pupil_pitch_um * 1e-6
         z_m = self.sensor_distance_mm * 1e-3
         if self.propagation == "fresnel":
+            # scatter the aperture straight into rows already zero-padded along x
+            phi = self.phase(height_noise)
+            values = torch.polar(torch.ones_like(phi), phi)
+            n, n_pad = self.pupil_grid, self.n_pad
+            field = torch.zeros(
+                (*values.shape[:-1], n * n_pad), dtype=values.dtype, device=values.device
+            )
+            field = field.index_copy(-1, self.padded_aperture_index, values)
             u = fn.propagate_fresnel_separable(
-                field, pitch_m, self.wavelengths_m, z_m, self.n_pad, self.n_out
+                field.view(-1, n, n_pad), pitch_m, self.wavelengths_m, z_m, n_pad, self.n_out
             )
         else:
+            field = self.pupil_field(height_noise)
             pad = self.n_pad - self.pupil_grid
             u = fn.propagate(
                 torch.nn.functional.pad(field, (0, pad, 0, pad)),
