@@ -1,5 +1,7 @@
 """Small, fast optics configurations shared by the optics tests."""
 
+from types import MappingProxyType
+
 import pytest
 
 # 64² pupil at 4 µm (D = 256 µm), 8× padding, lens–sensor 12 mm: Fresnel transfer function
@@ -16,6 +18,6 @@ SMALL_LENS = dict(
 )
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def small_lens_kwargs():
-    return dict(SMALL_LENS)
+    return MappingProxyType(SMALL_LENS)  # read-only: shared by every test

@@ -24,27 +24,10 @@ from optics.zernike import zernike_basis
 COEFFS = {4: 0.15, 5: 0.3, 7: 0.2, 8: -0.1, 11: 0.1, 14: 0.05}
 
 
-# conftest.SMALL_LENS: 64² pupil at 4 µm, 8× padding, z = 12 mm, 64 px PSF at 4 µm, n = 1.5
-SMALL = dict(
-    pupil_grid=64,
-    pupil_pitch_um=4.0,
-    pad_factor=8,
-    sensor_distance_mm=12.0,
-    psf_size_px=64,
-    sensor_pitch_um=4.0,
-    num_zernike=15,
-    material=1.5,
-)
-
-
-def _small(**extra):
-    return {**SMALL, **extra}
-
-
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory):
+def exported(tmp_path_factory, small_lens_kwargs):
     """One full export (figures, Monte Carlo) of an asymmetric small lens, shared by the tests."""
-    camera = Camera("privacy", initial_coefficients_um=COEFFS, **_small())
+    camera = Camera("privacy", initial_coefficients_um=COEFFS, **small_lens_kwargs)
     out = tmp_path_factory.mktemp("export") / "lens1"
     summary = export_lens(camera, out, levels=(4, 16, 256), monte_carlo=3, seed=1)
     return camera, out, summary
@@ -206,11 +189,13 @@ def test_zernike_standard_sag_round_trip_psf(exported):
     assert fab.psf_correlation(rebuilt, psf).min() > 0.999
 
 
-def test_grid_sag_orientation(tmp_path):
+def test_grid_sag_orientation(tmp_path, small_lens_kwargs):
     """Tilt towards +x plus coma towards +y (no base lens): the highest glass is in the
     upper-right corner of the file, and every column matches the closed form."""
     a, b = 0.5, 0.3  # µm: Z2 = 2ρcosθ, Z7 = √8(3ρ³ − 2ρ)sinθ
-    camera = Camera("privacy", base_lens=False, initial_coefficients_um={2: a, 7: b}, **_small())
+    camera = Camera(
+        "privacy", base_lens=False, initial_coefficients_um={2: a, 7: b}, **small_lens_kwargs
+    )
     export_lens(camera, tmp_path / "e", levels=(4,), monte_carlo=0, quick=True)
     g = read_grid_sag(tmp_path / "e" / "surface.dat")
     grid = g["grid"]
@@ -238,7 +223,7 @@ def test_grid_sag_orientation(tmp_path):
     np.testing.assert_allclose(grid[inside][:, :4], closed[inside], rtol=1e-9, atol=1e-12)
     # physics: glass thicker at +x and +y bends light towards +x and +y on the sensor (with
     # the base lens, so that the spot stays inside the PSF window)
-    focused = Camera("privacy", initial_coefficients_um={2: a, 7: b}, **_small())
+    focused = Camera("privacy", initial_coefficients_um={2: a, 7: b}, **small_lens_kwargs)
     psf = focused.lens.eval()().detach()[1].numpy()
     rows, cols = np.indices(psf.shape)
     centre = psf.shape[0] // 2
@@ -267,11 +252,11 @@ def test_analytic_zernike_sum_and_derivatives():
     np.testing.assert_allclose(zxy, fd, rtol=1e-5, atol=1e-4)
 
 
-def test_plain_lens_strehl_airy_encircled_energy_and_tolerance(tmp_path):
+def test_plain_lens_strehl_airy_encircled_energy_and_tolerance(tmp_path, small_lens_kwargs):
     """Zero coefficients, constant index: the base lens is the aberration-free lens (Strehl 1);
     encircled energy follows the Airy closed form 1 − J0²(v) − J1²(v), v = π D r/(λ z); the
     Monte-Carlo Strehl follows Maréchal, exp(−σ_φ²) with σ_φ = 2π(n−1)·tol/(√3 λ)."""
-    camera = Camera("privacy", **_small())
+    camera = Camera("privacy", **small_lens_kwargs)
     s = export_lens(camera, tmp_path / "e", levels=(8,), monte_carlo=3, quick=True)
     for w in ("460", "550", "640"):
         assert s["strehl"][w] == pytest.approx(1.0, abs=1e-4)
@@ -320,8 +305,8 @@ def test_quantised_maps(exported, tmp_path):
     assert heights.max() < period and s2["levels"]["8"]["step_um"] == pytest.approx(period / 8)
 
 
-def test_limits_warn(tmp_path):
-    camera = Camera("privacy", initial_coefficients_um=COEFFS, **_small())
+def test_limits_warn(tmp_path, small_lens_kwargs):
+    camera = Camera("privacy", initial_coefficients_um=COEFFS, **small_lens_kwargs)
     limits = ProcessLimits(max_sag_um=0.5, max_slope_deg=0.1, min_feature_um=1e4)
     s = export_lens(camera, tmp_path / "e", levels=(4,), monte_carlo=0, quick=True, limits=limits)
     text = " ".join(s["warnings"])
@@ -349,8 +334,8 @@ def _lightning_ckpt(camera, path):
     )
 
 
-def test_cli_from_checkpoint_and_coefficients(tmp_path, capsys):
-    camera = Camera("privacy", initial_coefficients_um=COEFFS, **_small())
+def test_cli_from_checkpoint_and_coefficients(tmp_path, capsys, small_lens_kwargs):
+    camera = Camera("privacy", initial_coefficients_um=COEFFS, **small_lens_kwargs)
     _lightning_ckpt(camera, tmp_path / "best.ckpt")
     args = ["--levels", "4", "--monte-carlo", "0", "--quick"]
     assert main(["--ckpt", str(tmp_path / "best.ckpt"), "--out", str(tmp_path / "a"), *args]) == 0
@@ -405,8 +390,8 @@ def test_bad_coefficients_file(exported, tmp_path, capsys, change, message):
     _assert_nothing_written(tmp_path, "o")
 
 
-def test_hand_written_coefficients_file(tmp_path):
-    config = CameraConfig(**_small()).to_dict()
+def test_hand_written_coefficients_file(tmp_path, small_lens_kwargs):
+    config = CameraConfig(**small_lens_kwargs).to_dict()
     doc = {
         "schema": "privcam.lens",
         "schema_version": 1,
@@ -422,8 +407,8 @@ def test_hand_written_coefficients_file(tmp_path):
         load_lens_json(tmp_path / "c.json")
 
 
-def test_existing_output_needs_overwrite(tmp_path, capsys):
-    camera = Camera("privacy", initial_coefficients_um=COEFFS, **_small())
+def test_existing_output_needs_overwrite(tmp_path, capsys, small_lens_kwargs):
+    camera = Camera("privacy", initial_coefficients_um=COEFFS, **small_lens_kwargs)
     save_camera(camera, tmp_path / "cam.pt")
     out = tmp_path / "out"
     out.mkdir()
@@ -438,8 +423,8 @@ def test_existing_output_needs_overwrite(tmp_path, capsys):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
-def test_failure_leaves_nothing_half_written(tmp_path, monkeypatch):
-    camera = Camera("privacy", initial_coefficients_um=COEFFS, **_small())
+def test_failure_leaves_nothing_half_written(tmp_path, monkeypatch, small_lens_kwargs):
+    camera = Camera("privacy", initial_coefficients_um=COEFFS, **small_lens_kwargs)
 
     def boom(*args, **kwargs):
         raise RuntimeError("disk full")
