@@ -95,6 +95,12 @@ def _sweep_scores(
     return torch.cat(out, dim=1)
 
 
+def default_k_grid(regulariser: str = "constant") -> torch.Tensor:
+    """25 log-spaced K: 1e-6..1 for the constant NSR, 1e-7..1e-1 for the Laplacian filter."""
+    return AF.log_k_grid(1e-6, 1.0, 25) if regulariser == "constant" \
+        else AF.log_k_grid(1e-7, 1e-1, 25)
+
+
 def choose_k(
     captures: torch.Tensor,
     originals: torch.Tensor,
@@ -118,9 +124,7 @@ def choose_k(
     Returns:
         {"k": best K, "ks": grid, "scores": mean score per K, "metric": metric}.
     """
-    if ks is None:
-        ks = AF.log_k_grid(1e-6, 1.0, 25) if regulariser == "constant" \
-            else AF.log_k_grid(1e-7, 1e-1, 25)
+    ks = default_k_grid(regulariser) if ks is None else ks
     response = response or Response.identity()
     scores = _sweep_scores(captures, originals, psf, response, ks, regulariser, metric,
                            batch_size, boundary).mean(dim=1)
@@ -167,7 +171,7 @@ def wiener_oracle_attack(
     Returns:
         (reconstructions (N, C, H, W), chosen K per image (N,)).
     """
-    ks = AF.log_k_grid(1e-6, 1.0, 25) if ks is None else ks
+    ks = default_k_grid(regulariser) if ks is None else ks
     response = response or Response.identity()
     scores = _sweep_scores(captures, originals, psf, response, ks, regulariser, metric,
                            batch_size)

@@ -107,7 +107,7 @@ def test_invalid_indices():
         nm_to_noll(3, 2)
 
 
-def test_height_map_orientation_tilt_x():
+def _tilt_height(j: int) -> torch.Tensor:
     lens = ZernikeLens(
         pupil_grid=32,
         pupil_pitch_um=4.0,
@@ -115,25 +115,17 @@ def test_height_map_orientation_tilt_x():
         sensor_distance_mm=10.0,
         num_zernike=3,
         pad_factor=8,
-        initial_coefficients_um={2: 1.0},
+        initial_coefficients_um={j: 1.0},
         trainable_indices=[],
         base_lens=False,
         sampling_check="off",
     )
-    h = lens.height_map_um(include_base=False)
+    return lens.height_map_um(include_base=False)
+
+
+def test_height_map_orientation_tilt_x():
+    h = _tilt_height(2)
     assert h[16, 28] > 0 > h[16, 4]  # +x is to the right (increasing column)
-    lens3 = ZernikeLens(
-        pupil_grid=32,
-        pupil_pitch_um=4.0,
-        psf_size_px=16,
-        sensor_distance_mm=10.0,
-        num_zernike=3,
-        pad_factor=8,
-        initial_coefficients_um={3: 1.0},
-        trainable_indices=[],
-        base_lens=False,
-        sampling_check="off",
-    )
-    h3 = lens3.height_map_um(include_base=False)
+    h3 = _tilt_height(3)
     assert h3[4, 16] > 0 > h3[28, 16]  # +y is up (row 0)
     assert torch.isfinite(h3).all()
