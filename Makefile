@@ -6,6 +6,10 @@ PY := $(VENV)/bin/python
 # e.g. `make test TORCH_SPEC="torch==2.5.1 torchvision==0.20.1"`.
 TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 STAMP := $(VENV)/.installed
+# glibc returns every large CPU tensor to the OS and page-faults it back in on the next
+# allocation; keeping freed memory in the heap makes CPU FFTs 2-3x faster (bench_attacks.py).
+export MALLOC_MMAP_THRESHOLD_ ?= 1073741824
+export MALLOC_TRIM_THRESHOLD_ ?= 4294967296
 
 .PHONY: venv demo test lint bench clean
 
@@ -30,6 +34,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_optics.py
+	$(PY) benchmarks/bench_attacks.py
 
 clean:
 	rm -rf runs .pytest_cache

@@ -5,7 +5,8 @@
     python train.py fit --config configs/coco_privacy.yaml --ckpt_path last     # resume
     python train.py test --config configs/coco_privacy.yaml --ckpt_path runs/…/best.ckpt
 
-Loss: L = w_dec·(L_ce + λ·L_dsr) + w_p·L_p + w_H·L_H (published 0.4, λ = 1, 6, 30).
+Loss: L = w_dec·(L_ce + λ·L_dsr) + w_p·L_p + w_H·L_H (published 0.4, λ = 1, 6, 30)
+      [+ w_attack·L_W, the non-blind Wiener attacker's SSIM; off by default].
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ import torch
 import torch.nn.functional as F
 from lightning.pytorch.cli import LightningCLI
 
+from attacks.losses import wiener_leakage
+from attacks.metrics import ssim as attack_ssim
+from attacks.nonblind import Response
 from captioning.data import (
     SPLITS,
     CaptionBatch,
@@ -40,6 +44,9 @@ from captioning.vocab import Vocabulary
 from optics import Camera, CameraConfig, distortion_loss, psf_mask_loss
 
 log = logging.getLogger("privcam.train")
+
+# noise-to-signal ratios the training-time Wiener attacker tries (val/wiener_ssim, w_attack)
+DEFAULT_ATTACK_KS = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
 
 __all__ = ["CaptionDataModule", "PrivacyCaptioner", "cli_main"]
 
@@ -216,6 +223,11 @@ class PrivacyCaptioner(L.LightningModule):
             (null: as captured).
         w_dec, dsr_lambda, w_distortion, w_psf_mask: loss weights (published 0.4, 1, 6, 30).
         psf_mask_radius_px: radius of the PSF mask M in PSF pixels (published 32 of 256).
+        w_attack: weight of the Wiener leakage L_W (not in the published loss; 0 = off): the
+            SSIM that the non-blind Wiener attacker (known PSF, best K of ``attack_ks``)
+            reaches on the batch. Minimising it trains the lens against the attack that
+            ``evaluate.py attack`` runs. Validation logs it as val/wiener_ssim either way.
+        attack_ks: the Wiener attacker's noise-to-signal ratios (default 1e-4 … 1, 5 values).
         lr_camera: Adam learning rate of the Zernike coefficients, in µm per step (Adam's
             step size is ≈ lr regardless of gradient scale).
         lr_encoder, lr_decoder: published 1e-4 and 5e-4.
@@ -242,6 +254,8 @@ class PrivacyCaptioner(L.LightningModule):
         w_distortion: float = 6.0,
         w_psf_mask: float = 30.0,
         psf_mask_radius_px: float = 32.0,
+        w_attack: float = 0.0,
+        attack_ks: list[float] | None = None,
         lr_camera: float = 1e-3,
         lr_encoder: float = 1e-4,
         lr_decoder: float = 5e-4,
@@ -259,6 +273,7 @@ class PrivacyCaptioner(L.LightningModule):
             "dsr_lambda",
             "w_distortion",
             "w_psf_mask",
+            "w_attack",
             "lr_camera",
             "lr_encoder",
             "lr_decoder",
@@ -268,6 +283,13 @@ class PrivacyCaptioner(L.LightningModule):
             value = locals()[name]
             if not (isinstance(value, (int, float)) and value >= 0 and math.isfinite(value)):
                 raise ValueError(f"model.{name} must be a finite number >= 0, got {value!r}")
+        if attack_ks is not None and (
+            len(attack_ks) == 0 or not all(isinstance(k, (int, float)) and k > 0 for k in attack_ks)
+        ):
+            raise ValueError(
+                f"model.attack_ks must be a non-empty list of noise-to-signal ratios > 0, "
+                f"got {attack_ks!r}"
+            )
         if scheduler not in ("cosine", "constant"):
             raise ValueError(f"model.scheduler must be 'cosine' or 'constant', got {scheduler!r}")
         if vocab_size < 5:
@@ -379,7 +401,28 @@ class PrivacyCaptioner(L.LightningModule):
         total = (
             hp.w_dec * (ce + hp.dsr_lambda * dsr) + hp.w_distortion * dist + hp.w_psf_mask * mask
         )
-        return {"loss": total, "ce": ce, "dsr": dsr, "distortion": dist, "psf_mask": mask}
+        terms = {"ce": ce, "dsr": dsr, "distortion": dist, "psf_mask": mask}
+        if hp.w_attack > 0 and psf is not None:
+            terms["wiener_leakage"], _ = self.wiener_scores(captured, images, psf)
+            total = total + hp.w_attack * terms["wiener_leakage"]
+        return {"loss": total, **terms}
+
+    def wiener_scores(
+        self, captured: torch.Tensor, images: torch.Tensor, psf: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The non-blind Wiener attacker on this batch: (leakage = mean per-image best-K SSIM,
+        (N_k, B) SSIM of every K on every image)."""
+        ks = self.hparams.attack_ks or DEFAULT_ATTACK_KS
+        response = Response.from_camera(self.camera)
+        with torch.autocast(device_type=captured.device.type, enabled=False):
+            return wiener_leakage(
+                captured.float(),
+                images.float(),
+                psf.float(),
+                ks,
+                response.to_linear,
+                response.to_scene,
+            )
 
     def training_step(self, batch: CaptionBatch, batch_idx: int) -> torch.Tensor:
         terms = self.losses(batch)
@@ -394,21 +437,25 @@ class PrivacyCaptioner(L.LightningModule):
 
     def _eval_step(self, batch: CaptionBatch, beam_size: int) -> None:
         images = batch.float_images()
-        captured, _ = self.capture(images)
+        captured, psf = self.capture(images)
         out = self.captioner.generate(
             self.cnn_input(captured), beam_size=beam_size, max_len=self.hparams.max_decode_len
         )
         captions = out.captions or self.vocab.decode_batch(out.tokens)
         ssim, psnr = image_quality(captured, images)
+        # per-K Wiener SSIM (B, N_k) for lens cameras: the attacker's best K is chosen on the
+        # whole split at epoch end
+        wiener = self.wiener_per_image(captured, images, psf) if psf is not None else None
         for i, image_id in enumerate(batch.image_ids.tolist()):
-            self._eval_outputs.append(
-                {
-                    "image_id": image_id,
-                    "caption": captions[i],
-                    "ssim": float(ssim[i]),
-                    "psnr": float(psnr[i]),
-                }
-            )
+            out = {
+                "image_id": image_id,
+                "caption": captions[i],
+                "ssim": float(ssim[i]),
+                "psnr": float(psnr[i]),
+            }
+            if wiener is not None:
+                out["wiener_ssim_per_k"] = wiener[i].tolist()
+            self._eval_outputs.append(out)
         if self._eval_examples is None:
             k = self.hparams.log_images
             self._eval_examples = {
@@ -416,6 +463,13 @@ class PrivacyCaptioner(L.LightningModule):
                 "captured": captured[:k].cpu(),
                 "captions": captions[:k],
             }
+
+    def wiener_per_image(
+        self, captured: torch.Tensor, images: torch.Tensor, psf: torch.Tensor
+    ) -> torch.Tensor:
+        """(B, N_k) SSIM of the Wiener attacker's reconstruction for every K of attack_ks."""
+        with torch.no_grad():
+            return self.wiener_scores(captured, images, psf)[1].T.cpu()
 
     def validation_step(self, batch: CaptionBatch, batch_idx: int) -> None:
         self._eval_step(batch, self.hparams.val_beam_size)
@@ -463,6 +517,11 @@ class PrivacyCaptioner(L.LightningModule):
                 f"{stage}/num_images": float(len(per_image)),
             }
         )
+        per_k = [o["wiener_ssim_per_k"] for o in per_image.values() if "wiener_ssim_per_k" in o]
+        if per_k:  # the attacker's one best K on the split, and each image's own (oracle)
+            per_k_t = torch.tensor(per_k, dtype=torch.float64)
+            metrics[f"{stage}/wiener_ssim"] = float(per_k_t.mean(0).max())
+            metrics[f"{stage}/wiener_oracle_ssim"] = float(per_k_t.max(1).values.mean())
         if self.camera.lens is not None:
             metrics[f"{stage}/max_phase_step_rad"] = self.camera.lens.check_phase_sampling()
         # identical on every rank (computed from gathered outputs): no reduction needed
@@ -550,15 +609,11 @@ class PrivacyCaptioner(L.LightningModule):
 def image_quality(
     captured: torch.Tensor, original: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-image SSIM (Gaussian 11, σ 1.5, data range 1, RGB mean) and PSNR (dB) → (B,), (B,)."""
-    from torchmetrics.functional.image import structural_similarity_index_measure
-
+    """Per-image SSIM (Gaussian 11, σ 1.5, data range 1, RGB mean; ``attacks.metrics.ssim``,
+    equal to scikit-image's) and PSNR (dB) → (B,), (B,)."""
     c, o = captured.float().clamp(0, 1), original.float()
-    ssim = structural_similarity_index_measure(
-        c, o, gaussian_kernel=True, sigma=1.5, kernel_size=11, data_range=1.0, reduction="none"
-    )
     mse = (c - o).square().flatten(1).mean(1).clamp_min(1e-12)
-    return ssim, 10 * torch.log10(1.0 / mse)
+    return attack_ssim(c, o), 10 * torch.log10(1.0 / mse)
 
 
 # ============================================================================ CLI
