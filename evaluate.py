@@ -366,7 +366,12 @@ def run_demo(
     attacks: bool = True,
     export: bool = True,
 ) -> Path:
-    """Train every camera on the embedded data, evaluate them, write ``out/report.md``."""
+    """Train every camera on the embedded data, evaluate them, write ``out/report.md``.
+
+    Each preset trains from scratch in ``out/<preset>``: a previous demo run there is replaced
+    (otherwise Lightning would add best-v1.ckpt beside the old best.ckpt, and the report's
+    checkpoints would not be the ones the README names)."""
+    import shutil
     import time
 
     from train import cli_main
@@ -375,6 +380,9 @@ def run_demo(
     timings, ckpts = {}, {}
     for preset in presets:
         t0 = time.perf_counter()
+        if (out / preset).is_dir():
+            print(f"replacing the previous demo run in {out / preset}", file=sys.stderr)
+            shutil.rmtree(out / preset)
         argv = [
             "fit",
             "--config",
@@ -493,13 +501,14 @@ def _demo_export(out: Path, ckpt: str) -> list[str]:
 
 
 def _demo_attacks(out: Path, ckpts: dict[str, str], data_root: Path, image_size: int) -> list[str]:
-    """Attack the privacy lens and the ideal camera on the demo's test images (fast subset:
-    Wiener family and the U-Net attacker; `evaluate.py attack --attack all` runs everything)."""
+    """Attack the two lenses and the ideal camera on the demo's test images (fast subset:
+    Wiener family, Richardson–Lucy and the U-Net attacker; `evaluate.py attack --attack all`
+    runs everything)."""
     from attacks import run_attacks
     from optics import load_camera
 
     lines = ["## Attacks", ""]
-    for preset in ("privacy", "ideal"):
+    for preset in ("privacy", "defocus", "ideal"):
         if preset not in ckpts:
             continue
         folder = out / f"attacks_{preset}"
