@@ -125,6 +125,7 @@ class ResNetEncoder(nn.Module):
         first = len(STAGES) if trainable_from is None else STAGES.index(trainable_from)
         for stage in stages[:first]:
             stage.requires_grad_(False)
+            stage.eval()  # from the start, not only after the first .train() call
             self._frozen.append(stage)
         if channels_last:
             self.to(memory_format=torch.channels_last)

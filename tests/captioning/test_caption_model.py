@@ -60,6 +60,13 @@ def test_encoder_freezing_and_channels_last() -> None:
     assert images.grad is not None and images.grad.abs().sum() > 0  # gradient reaches optics
     frozen = ResNetEncoder("resnet18", trainable_from=None)
     assert not any(p.requires_grad for p in frozen.parameters())
+    # frozen BatchNorm uses its running statistics from construction on, not only after the
+    # first .train(): a model trained without calling .train() must see the same features
+    # when it is evaluated
+    assert not any(m.training for m in frozen.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    x = torch.rand(4, 3, 64, 64)
+    before = frozen(x)[1]
+    assert torch.equal(frozen.eval().train()(x)[1], before)
     with pytest.raises(ValueError, match="trainable_from"):
         ResNetEncoder("resnet18", trainable_from="layer9")
     with pytest.raises(ValueError, match="resnet7"):

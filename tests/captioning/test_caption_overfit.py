@@ -47,9 +47,7 @@ def test_overfit_ten_images(synthetic_root: Path) -> None:
     with torch.no_grad():
         final = float(train_step(model, images, batch.captions, batch.caption_to_image)[1])
     assert first > 2.0
-    assert final < 0.05, f"loss only went from {first:.2f} to {final:.3f}"
+    assert final < 0.01, f"loss only went from {first:.2f} to {final:.3f}"
     out = model.generate(images, beam_size=1, max_len=20)
     expected = [" ".join(tokenize(r.captions[0])) for r in records]
-    exact = sum(a == b for a, b in zip(out.captions, expected, strict=True))
-    # 9-10/10 when run alone; numerics under other thread counts give 6-7 (see report)
-    assert exact >= 5, list(zip(out.captions, expected, strict=True))
+    assert out.captions == expected
