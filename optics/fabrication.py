@@ -219,23 +219,9 @@ class SurfaceModel:
 
 def field_to_intensity(lens: ZernikeLens, field: torch.Tensor) -> torch.Tensor:
     """Pupil field (Λ, N, N) → sensor-plane intensity |u|² (Λ, M, M) at the pupil pitch
-    (M = ``lens.n_out``), by the lens's own propagation. Not normalised: the propagation is
-    unitary, so over the whole periodic plane Σ|u|² = Σ|field|² (the pupil energy)."""
-    pitch_m = lens.pupil_pitch_um * 1e-6
-    z_m = lens.sensor_distance_mm * 1e-3
-    wavelengths_m = lens.wavelengths_m.to(field.device)
-    if lens.propagation == "fresnel":
-        u = fn.propagate_fresnel_separable(
-            field, pitch_m, wavelengths_m, z_m, lens.n_pad, lens.n_out
-        )
-    else:
-        pad = lens.n_pad - lens.pupil_grid
-        padded = torch.nn.functional.pad(field, (0, pad, 0, pad))
-        u = fn.propagate(padded, pitch_m, wavelengths_m, z_m, method="angular_spectrum")
-        idx = lens.pupil_grid // 2 - lens.n_out // 2 + torch.arange(lens.n_out, device=u.device)
-        idx = idx % lens.n_pad
-        u = u.index_select(-1, idx).index_select(-2, idx)
-    return u.real.square() + u.imag.square()
+    (M = ``lens.n_out``), by the lens's own propagation (:meth:`ZernikeLens.intensity_from_field`).
+    """
+    return lens.intensity_from_field(field)
 
 
 def intensity_to_psf(lens: ZernikeLens, intensity: torch.Tensor) -> torch.Tensor:

@@ -393,27 +393,35 @@ class ZernikeLens(nn.Module):
 
     def field_intensity(self, height_noise: bool | None = None) -> torch.Tensor:
         """Intensity on the sensor plane (Λ, M, M) at the pupil pitch, M = ``n_out``."""
+        if self.propagation != "fresnel":
+            return self.intensity_from_field(self.pupil_field(height_noise))
+        # scatter the aperture straight into rows already zero-padded along x
+        phi = self.phase(height_noise)
+        values = torch.polar(torch.ones_like(phi), phi)
+        n, n_pad = self.pupil_grid, self.n_pad
+        field = torch.zeros((*values.shape[:-1], n * n_pad), dtype=values.dtype,
+                            device=values.device)
+        field = field.index_copy(-1, self.padded_aperture_index, values)
+        return self.intensity_from_field(field.view(-1, n, n_pad))
+
+    def intensity_from_field(self, field: torch.Tensor) -> torch.Tensor:
+        """Propagate any pupil field (Λ, N, N) — or (Λ, N, n_pad) already zero-padded along x
+        (Fresnel only) — to the sensor: intensity |u|² (Λ, M, M) at the pupil pitch. Not
+        normalised: the propagation is unitary, so over the whole periodic plane
+        Σ|u|² = Σ|field|². Used for the lens's own field and for fabricated surfaces."""
         pitch_m = self.pupil_pitch_um * 1e-6
         z_m = self.sensor_distance_mm * 1e-3
+        wavelengths_m = self.wavelengths_m.to(field.device)
         if self.propagation == "fresnel":
-            # scatter the aperture straight into rows already zero-padded along x
-            phi = self.phase(height_noise)
-            values = torch.polar(torch.ones_like(phi), phi)
-            n, n_pad = self.pupil_grid, self.n_pad
-            field = torch.zeros(
-                (*values.shape[:-1], n * n_pad), dtype=values.dtype, device=values.device
-            )
-            field = field.index_copy(-1, self.padded_aperture_index, values)
             u = fn.propagate_fresnel_separable(
-                field.view(-1, n, n_pad), pitch_m, self.wavelengths_m, z_m, n_pad, self.n_out
+                field, pitch_m, wavelengths_m, z_m, self.n_pad, self.n_out
             )
         else:
-            field = self.pupil_field(height_noise)
             pad = self.n_pad - self.pupil_grid
             u = fn.propagate(
                 torch.nn.functional.pad(field, (0, pad, 0, pad)),
                 pitch_m,
-                self.wavelengths_m,
+                wavelengths_m,
                 z_m,
                 method="angular_spectrum",
             )

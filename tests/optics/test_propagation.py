@@ -101,6 +101,17 @@ def test_angular_spectrum_close_to_fresnel_for_paraxial_lens(small_lens_kwargs):
         assert np.corrcoef(pa[i].ravel(), pb[i].ravel())[0, 1] > 0.999
 
 
+@pytest.mark.parametrize("propagation", ["fresnel", "angular_spectrum"])
+def test_any_pupil_field_uses_the_lens_propagation(small_lens_kwargs, propagation):
+    # fabricated surfaces (optics.fabrication) go through intensity_from_field: for the lens's
+    # own pupil field it must give exactly the lens's (x-prepadded, for Fresnel) fast path
+    lens = ZernikeLens(trainable_indices=[], propagation=propagation, **small_lens_kwargs).eval()
+    with torch.no_grad():
+        fast = lens.field_intensity()
+        general = lens.intensity_from_field(lens.pupil_field())
+    torch.testing.assert_close(general, fast, rtol=1e-5, atol=1e-6 * float(fast.max()))
+
+
 def test_defocus_monotonically_widens_psf(small_lens_kwargs):
     widths = []
     for defocus_um in [0.0, 0.1, 0.2, 0.4, 0.8]:
