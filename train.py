@@ -224,9 +224,10 @@ class PrivacyCaptioner(L.LightningModule):
         w_dec, dsr_lambda, w_distortion, w_psf_mask: loss weights (published 0.4, 1, 6, 30).
         psf_mask_radius_px: radius of the PSF mask M in PSF pixels (published 32 of 256).
         w_attack: weight of the Wiener leakage L_W (not in the published loss; 0 = off): the
-            SSIM that the non-blind Wiener attacker (known PSF, best K of ``attack_ks``)
-            reaches on the batch. Minimising it trains the lens against the attack that
-            ``evaluate.py attack`` runs. Validation logs it as val/wiener_ssim either way.
+            mean SSIM that the non-blind Wiener attacker (known PSF, each image's best K of
+            ``attack_ks``) reaches on the batch. Minimising it trains the lens against the
+            attack that ``evaluate.py attack`` runs. Validation logs it either way, as
+            val/wiener_oracle_ssim, and the single best K's SSIM as val/wiener_ssim.
         attack_ks: the Wiener attacker's noise-to-signal ratios (default 1e-4 … 1, 5 values).
         lr_camera: Adam learning rate of the Zernike coefficients, in µm per step (Adam's
             step size is ≈ lr regardless of gradient scale).
