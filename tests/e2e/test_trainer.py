@@ -164,6 +164,9 @@ def test_fit_checkpoints_logs_and_evaluates(tiny_cli_args, tiny_data_root, tmp_p
     for key in ("val/CIDEr", "val/BLEU-4", "val/ssim", "val/wiener_ssim", "train/psf_mask"):
         assert key in header
     assert cli.trainer.callback_metrics["val/num_images"] == 10
+    # the frozen stem (trainable_from layer1) kept BatchNorm's running statistics through fit
+    # and Lightning's per-module mode restoring after validation
+    assert not cli.model.captioner.encoder.stem[1].training
     camera = load_camera(ckpt_dir / "best.ckpt")  # optics reads the trainer's checkpoints
     assert torch.equal(camera.lens.coefficients_um(), cli.model.camera.lens.coefficients_um())
     result = evaluate_captions(ckpt_dir / "best.ckpt", "test", beam=2, out_dir=tmp_path / "ev")
