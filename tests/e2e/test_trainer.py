@@ -25,6 +25,19 @@ def build(tiny_cli_args):
 WEIGHTS = ("w_dec", "w_distortion", "w_psf_mask", "w_attack")
 
 
+def _train_steps(model, batch, opt, steps: int) -> list[dict[str, float]]:
+    """``steps`` optimiser steps on one batch; the loss terms of each step."""
+    history = []
+    for _ in range(steps):
+        torch.manual_seed(0)  # the same sensor/fabrication noise every step: a fixed objective
+        terms = model.losses(batch)
+        opt.zero_grad()
+        terms["loss"].backward()
+        opt.step()
+        history.append({k: float(v) for k, v in terms.items()})
+    return history
+
+
 @pytest.mark.parametrize(
     ("active", "falling"),
     [
@@ -51,15 +64,7 @@ def test_few_steps_reduce_every_loss_term(build, tiny_data_root, tmp_path, activ
     )  # fmt: skip
     model, data = cli.model, cli.datamodule
     batch = next(iter(data.train_dataloader()))
-    opt = torch.optim.Adam(model.param_groups())
-    history = []
-    for _ in range(12):
-        torch.manual_seed(0)  # the same fabrication noise every step: a deterministic objective
-        terms = model.losses(batch)
-        opt.zero_grad()
-        terms["loss"].backward()
-        opt.step()
-        history.append({k: float(v) for k, v in terms.items()})
+    history = _train_steps(model, batch, torch.optim.Adam(model.param_groups()), 12)
     for key in falling:
         assert history[-1][key] < history[0][key], (key, history[0][key], history[-1][key])
 
@@ -74,21 +79,13 @@ def test_attack_term_trains_the_lens_against_wiener(build, tiny_data_root, tmp_p
     model = cli.model
     batch = next(iter(cli.datamodule.train_dataloader()))
     opt = torch.optim.Adam([p for p in model.camera.parameters() if p.requires_grad], lr=0.01)
-    history = []
-    for _ in range(10):
-        torch.manual_seed(0)  # the same sensor noise every step: a deterministic objective
-        terms = model.losses(batch)
-        opt.zero_grad()
-        terms["loss"].backward()
-        opt.step()
-        history.append(float(terms["wiener_leakage"]))
+    history = [h["wiener_leakage"] for h in _train_steps(model, batch, opt, 10)]
     assert history[-1] < history[0] - 0.01, history
     images = batch.float_images()
     torch.manual_seed(0)
     captured, psf = model.capture(images)
     per_image = model.wiener_per_image(captured, images, psf)  # (B, N_k)
-    torch.manual_seed(0)
-    leak, _ = model.wiener_scores(*model.capture(images)[:1], images, psf)
+    leak, _ = model.wiener_scores(captured, images, psf)
     assert float(leak) == pytest.approx(float(per_image.max(1).values.mean()), abs=1e-5)
 
 
