@@ -14,9 +14,16 @@ Written layout (same formats as COCO 2014, so the COCO loaders read it unchanged
     <out>/annotations/captions_val2014.json     COCO captions: restval + val + test images
     <out>/dataset_coco.json                     Karpathy split file (train/restval/val/test)
 
-As in COCO, ``restval`` (10 % of the training images) lives in the val caption file. Privacy
-annotations: every image entry (both files) has ``has_face`` and ``faces``: a list of
-``{"bbox": [x, y, w, h]}`` in pixels of the written image (COCO bbox convention).
+As in COCO, ``restval`` (10 % of the training images) lives in the val caption file. Extra
+fields on every image entry (both files; standard readers ignore them):
+
+* ``has_face`` and ``faces``: a list of ``{"bbox": [x, y, w, h], "identity": k}`` in pixels of
+  the written image (COCO bbox convention); ``identity`` indexes ``skimage.data.lfw_subset()``.
+* ``scene``: the generator's ground truth, ``{"background": "stripes", "relation": "left" |
+  null, "objects": [{"kind", "colour", "size", "centre": [x, y], "bbox": [x, y, w, h]}]}``
+  (``kind`` a shape or ``"face"``, ``colour`` null for faces, ``centre`` in [0, 1] of the image
+  width/height, ``relation`` that of ``objects[0]`` to ``objects[1]``). The grounding metric
+  (``captioning.grounding``) scores captions against it.
 
 Generation is deterministic: image ``i`` of split ``s`` depends only on ``(seed, s, i)``.
 
@@ -34,6 +41,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -77,6 +85,12 @@ class SceneObject:
     size: str  # "small" | "large"
     centre: tuple[float, float]  # (x, y) in [0, 1]
     face_index: int = -1
+    bbox: list[int] = field(default_factory=list)  # [x, y, w, h] px, filled by draw_scene
+
+    def to_dict(self) -> dict[str, Any]:
+        """Ground-truth entry written into the data set files (``scene.objects[i]``)."""
+        return {"kind": self.kind, "colour": self.colour, "size": self.size,
+                "centre": [round(c, 4) for c in self.centre], "bbox": list(self.bbox)}
 
     def phrase(self, rng: np.random.Generator, detail: float) -> str:
         """Noun phrase, attributes dropped at random (``detail`` = keep probability)."""
@@ -95,6 +109,11 @@ class Scene:
     objects: list[SceneObject]
     relation: str | None = None  # relation of objects[0] to objects[1]
     faces: list[list[int]] = field(default_factory=list)  # [x, y, w, h] boxes
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``scene`` field of an image entry (see the module docstring)."""
+        return {"background": self.background, "relation": self.relation,
+                "objects": [o.to_dict() for o in self.objects]}
 
 
 def _article(phrase: str) -> str:
@@ -247,6 +266,15 @@ def _shape_mask(kind: str, size: int, cx: float, cy: float, r: float,
     raise ValueError(f"unknown shape {kind!r}; choose from {SHAPES}")
 
 
+def _mask_box(mask: np.ndarray) -> list[int]:
+    """Tight ``[x, y, w, h]`` box (px) of a boolean ``(H, W)`` mask; empty mask → zeros."""
+    ys, xs = np.nonzero(mask)
+    if len(xs) == 0:
+        return [0, 0, 0, 0]
+    return [int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1),
+            int(ys.max() - ys.min() + 1)]
+
+
 def draw_scene(scene: Scene, size: int, rng: np.random.Generator) -> np.ndarray:
     """Render a scene to uint8 ``(size, size, 3)``; fills ``scene.faces`` with face boxes."""
     img = _background(scene.background, size, rng)
@@ -265,9 +293,11 @@ def draw_scene(scene: Scene, size: int, rng: np.random.Generator) -> np.ndarray:
             y0 = int(np.clip(round(cy - side / 2), 0, size - side))
             img[y0:y0 + side, x0:x0 + side, :] = face[..., None]
             scene.faces.append([x0, y0, side, side])
+            obj.bbox = [x0, y0, side, side]
         else:
             rotation = float(rng.uniform(-0.2, 0.2))
             mask = _shape_mask(obj.kind, size, cx, cy, r, rotation)
+            obj.bbox = _mask_box(mask)
             colour = np.asarray(COLOURS[obj.colour or "white"], dtype=np.float32)
             colour = np.clip(colour + rng.normal(0, 8, size=3), 0, 255)
             img[mask] = colour
@@ -325,10 +355,12 @@ def write_dataset(
             if split == "train" and i >= train - n_restval:
                 karpathy_split = "restval"
             coco_file = "train" if karpathy_split == "train" else "val"
-            faces = [{"bbox": box} for box in scene.faces]
+            faces = [{"bbox": o.bbox, "identity": o.face_index}
+                     for o in scene.objects if o.kind == "face"]
+            truth = scene.to_dict()
             coco[coco_file]["images"].append({
                 "id": image_id, "file_name": filename, "width": size, "height": size,
-                "has_face": bool(faces), "faces": faces,
+                "has_face": bool(faces), "faces": faces, "scene": truth,
             })
             sentences = []
             for caption in captions:
@@ -341,7 +373,7 @@ def write_dataset(
                 "filepath": "images", "filename": filename, "split": karpathy_split,
                 "imgid": image_id - 1, "cocoid": image_id,
                 "sentids": [s["sentid"] for s in sentences], "sentences": sentences,
-                "has_face": bool(faces), "faces": faces,
+                "has_face": bool(faces), "faces": faces, "scene": truth,
             })
     for name, content in coco.items():
         (out / "annotations" / f"captions_{name}2014.json").write_text(json.dumps(content))
