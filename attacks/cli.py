@@ -23,7 +23,8 @@ __all__ = ["add_arguments", "build_camera", "run"]
 
 log = logging.getLogger(__name__)
 
-_ATTACK_CHOICES = "wiener, wiener_exact, unsupervised_wiener, richardson_lucy, deblurgan, unet, all"
+_ATTACK_CHOICES = ("wiener, wiener_exact, unsupervised_wiener, richardson_lucy, deblurgan, unet, "
+                   "wiener_unet, all")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -65,6 +66,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="DeblurGANAttacker argument, e.g. ndf=32 (repeatable)")
     parser.add_argument("--unet-option", action="append", default=[], metavar="KEY=VALUE",
                         help="UNetAttacker argument, e.g. base_channels=16 (repeatable)")
+    parser.add_argument("--wiener-unet-option", action="append", default=[], metavar="KEY=VALUE",
+                        help="WienerUNetAttacker argument, e.g. base_channels=16 (repeatable)")
+    parser.add_argument("--strength-curve", default=None, metavar="N,N,...,all",
+                        help="attacker strength curve: retrain one learned attacker on these "
+                             "numbers of attacker-train pairs, e.g. 100,300,1000,all (off)")
+    parser.add_argument("--strength-attacker", default=None,
+                        help="learned attacker of the strength curve (default: the first "
+                             "learned one in --attack, else unet)")
     parser.add_argument("--no-faces", action="store_true", help="skip face detection")
 
 
@@ -158,6 +167,8 @@ def run(args: argparse.Namespace) -> int:
         vgg_weights=args.vgg_weights,
         deblurgan_kwargs=_parse_options(args.deblurgan_option, "--deblurgan-option"),
         unet_kwargs=_parse_options(args.unet_option, "--unet-option"),
+        wiener_unet_kwargs=_parse_options(args.wiener_unet_option, "--wiener-unet-option"),
+        strength_curve=args.strength_curve, strength_attacker=args.strength_attacker,
         detect_faces=not args.no_faces,
         title=f"Attacks on {Path(args.ckpt).name if args.ckpt else args.camera + ' camera'}",
     )

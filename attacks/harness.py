@@ -4,10 +4,18 @@
 call it). It writes into ``out_dir``::
 
     pairs/                      simulated (capture, original) PNG pairs, attacker train/test
-    deblurgan/, unet/           Lightning logs and checkpoints of the learned attackers
+    deblurgan/, unet/, wiener_unet/
+                                Lightning logs and checkpoints of the learned attackers
+    strength/<attacker>_<n>/    the strength curve's attackers (``strength_curve``)
     attack_report.md            the table (SSIM / PSNR / face detection / re-ID) and notes
     attack_results.json         everything in the table plus K sweeps, timings, settings
     attack_grid.png             original / capture / each reconstruction for a few test images
+    attack_strength.png         strength curve: test SSIM against training pairs, and the
+                                validation SSIM per epoch (``strength_curve`` only)
+
+Learned attackers (:data:`LEARNED`, a registry of name → label and constructor options) hold
+out a validation part of attacker-train, keep their best-validation-SSIM weights and are
+flagged "did not converge" when that best does not beat the identity on validation.
 """
 
 from __future__ import annotations
@@ -27,12 +35,19 @@ from . import nonblind as NB
 from .data import ImageSet, PairSet, load_image_set, simulate_pairs, to_tensor, to_uint8
 from .metrics import FaceDetector, face_detection_rate, face_reidentification, mean_std, psnr, ssim
 
-__all__ = ["ATTACKS", "PUBLISHED", "expand_attacks", "run_attacks", "write_report"]
+__all__ = ["ATTACKS", "LEARNED", "PUBLISHED", "expand_attacks", "parse_strength_curve",
+           "run_attacks", "write_report"]
 
 log = logging.getLogger(__name__)
 
 ATTACKS: tuple[str, ...] = ("wiener", "wiener_exact", "unsupervised_wiener", "richardson_lucy",
-                            "deblurgan", "unet")
+                            "deblurgan", "unet", "wiener_unet")
+# Learned attackers: name → report label (``attacks.learned.ATTACKERS`` has the modules).
+LEARNED: dict[str, str] = {
+    "deblurgan": "DeblurGAN-v2 style (FPN-MobileNetV2, RaGAN-LS)",
+    "unet": "U-Net",
+    "wiener_unet": "Wiener + U-Net refiner (known PSF)",
+}
 # Published privacy-lens figures (Arguello et al.), SSIM against the originals.
 PUBLISHED = {"captured": "0.48 ± 0.12", "wiener": "0.38 ± 0.10", "deblurgan": "0.40 ± 0.11"}
 
@@ -48,6 +63,28 @@ def expand_attacks(attacks: str | Sequence[str]) -> list[str]:
         raise ValueError(f"unknown attack(s) {unknown or names}: choose from {list(ATTACKS)} "
                          "or 'all' (comma-separate several)")
     return [a for a in ATTACKS if a in names]
+
+
+def parse_strength_curve(spec: str | Sequence[int | str] | None) -> list[int | str]:
+    """"100,300,all" (or a list) → [100, 300, "all"]: attacker-train pair counts, increasing."""
+    if spec is None or spec == "" or spec == []:
+        return []
+    items = spec.split(",") if isinstance(spec, str) else list(spec)
+    out: list[int | str] = []
+    for item in items:
+        text = str(item).strip().lower()
+        if text == "all":
+            out.append("all")
+            continue
+        try:
+            value = int(text)
+        except ValueError:
+            value = 0
+        if value < 2:
+            raise ValueError(f"strength curve point {item!r} is not a pair count >= 2 or 'all' "
+                             "(e.g. --strength-curve 100,300,1000,all)")
+        out.append(value)
+    return out
 
 
 def _as_pairs(
@@ -107,6 +144,9 @@ def run_attacks(
     vgg_weights: str | None = None,
     deblurgan_kwargs: dict[str, Any] | None = None,
     unet_kwargs: dict[str, Any] | None = None,
+    wiener_unet_kwargs: dict[str, Any] | None = None,
+    strength_curve: str | Sequence[int | str] | None = None,
+    strength_attacker: str | None = None,
     detect_faces: bool = True,
     face_detector: FaceDetector | None = None,
     figure_rows: int = 6,
@@ -128,10 +168,17 @@ def run_attacks(
         max_reference_images: test images the (slow, numpy) scikit-image attacks run on.
         backbone_weights, vgg_weights: pretrained weights for DeblurGAN-v2's MobileNetV2 and
             the VGG19 perceptual loss (enum name or local file; random / L1+SSIM fallback).
+        deblurgan_kwargs, unet_kwargs, wiener_unet_kwargs: constructor options of the learned
+            attackers (``attacks.learned``).
+        strength_curve: attacker-train pair counts ("100,300,all") to retrain
+            ``strength_attacker`` on (nested subsets, same epochs); off by default.
+        strength_attacker: the learned attacker of the curve (default: the first learned
+            attack in ``attacks``, else "unet").
 
     Returns:
-        dict with "rows" (one per method: ssim, psnr, face_detection, reid), "settings",
-        "k" (sweeps), "learned" (training info), "notes", "files".
+        dict with "rows" (one per method: ssim, psnr, face_detection, reid; learned rows also
+        "converged"), "settings", "k" (sweeps), "learned" (training info, validation SSIM),
+        "strength" (curve points), "notes", "files".
     """
     start = time.perf_counter()
     names = expand_attacks(attacks)
@@ -219,23 +266,55 @@ def run_attacks(
         labels["richardson_lucy"] = "skimage richardson_lucy (30 iterations)"
         timings["richardson_lucy"] = time.perf_counter() - t
     accelerator = "gpu" if str(device).startswith("cuda") else "cpu"
+    options = {"deblurgan": {"backbone_weights": backbone_weights, **(deblurgan_kwargs or {})},
+               "unet": dict(unet_kwargs or {}), "wiener_unet": dict(wiener_unet_kwargs or {})}
+    curve = parse_strength_curve(strength_curve)
+    curve_kind = strength_attacker or next((n for n in names if n in LEARNED), "unet")
+    if curve and curve_kind not in LEARNED:
+        raise ValueError(f"strength_attacker {curve_kind!r} is not a learned attacker: choose "
+                         f"one of {list(LEARNED)}")
+    wanted = [k for k in LEARNED if k in names or (curve and k == curve_kind)]
+    if "wiener_unet" in wanted:
+        opts = options["wiener_unet"]
+        if "k" not in opts:  # start from the attacker's own best Wiener K
+            if "wiener_constant" not in k_info:
+                k_info["wiener_constant"] = NB.choose_k(cap_train[k_sel], ori_train[k_sel], psf,
+                                                        response, metric=k_metric)
+            opts["k"] = max(k_info["wiener_constant"]["k"], 1e-6)
+        opts.setdefault("psf", psf.cpu())
+        opts.update({key: value for key, value in _response_options(camera).items()
+                     if key not in opts})
     from .learned import reconstruct, train_attacker
 
-    for kind, extra in (("deblurgan", {"backbone_weights": backbone_weights,
-                                       **(deblurgan_kwargs or {})}),
-                        ("unet", dict(unet_kwargs or {}))):
+    def fit(kind: str, sel: np.ndarray, folder: Path) -> tuple[torch.nn.Module, dict[str, Any]]:
+        extra = dict(options[kind])
+        return train_attacker(kind, pairs.captures[pairs.train[sel]],
+                              pairs.originals[pairs.train[sel]], folder, epochs=epochs,
+                              batch_size=batch_size, seed=seed, accelerator=accelerator,
+                              vgg_weights=extra.pop("vgg_weights", vgg_weights), **extra)
+
+    all_train = np.arange(len(pairs.train))
+    for kind in wanted:
         if kind not in names:
             continue
         t = time.perf_counter()
-        model, info = train_attacker(
-            kind, pairs.captures[pairs.train], pairs.originals[pairs.train], out / kind,
-            epochs=epochs, batch_size=batch_size, seed=seed, accelerator=accelerator,
-            vgg_weights=vgg_weights, **extra)
+        model, info = fit(kind, all_train, out / kind)
         recons[kind] = reconstruct(model.generator, cap_test, batch_size, device)
         learned[kind] = info
-        labels[kind] = ("DeblurGAN-v2 style (FPN-MobileNetV2, RaGAN-LS)" if kind == "deblurgan"
-                        else "U-Net") + f", {info['epochs']} epochs"
+        labels[kind] = f"{LEARNED[kind]}, {info['epochs']} epochs (best {info['best_epoch']})"
+        if info["converged"] is False:
+            labels[kind] += (f" — did not converge (validation SSIM {info['val_best_ssim']:.3f} "
+                             f"≤ identity {info['val_identity_ssim']:.3f})")
+            notes.append(f"{kind} did not converge: its best validation SSIM "
+                         f"({info['val_best_ssim']:.3f}) is not above the identity's "
+                         f"({info['val_identity_ssim']:.3f}); its row is not an attack result.")
         timings[kind] = time.perf_counter() - t
+    strength: list[dict[str, Any]] = []
+    if curve:
+        t = time.perf_counter()
+        strength = _strength_curve(curve, curve_kind, fit, learned, recons, cap_test, ori_test,
+                                   len(pairs.train), out / "strength", batch_size, device, seed)
+        timings["strength_curve"] = time.perf_counter() - t
 
     t = time.perf_counter()
     rows = []
@@ -256,6 +335,8 @@ def run_attacks(
                               detector, ori_u8))
     for row in rows:
         row["label"] = labels.get(row["name"], row["name"])
+        if row["name"] in learned:
+            row["converged"] = learned[row["name"]]["converged"]
     timings["metrics"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - start
 
@@ -269,15 +350,91 @@ def run_attacks(
             "train_pairs": len(pairs.train), "test_pairs": len(pairs.test), "seed": seed,
             "attacks": names, "k_metric": k_metric, "epochs": epochs, "device": str(device),
             "reference_images": n_ref,
+            "strength_curve": curve, "strength_attacker": curve_kind if curve else None,
         },
-        "k": k_info, "learned": learned, "notes": notes, "timings_s": timings,
+        "k": k_info, "learned": learned, "strength": strength, "notes": notes,
+        "timings_s": timings,
         "published_privacy_lens_ssim": PUBLISHED,
     }
     figure = _figure(out / "attack_grid.png", ori_test.cpu(), recons, subsets, labels,
                      test_faces, figure_rows)
+    strength_png = _strength_figure(out / "attack_strength.png", strength,
+                                    rows[0 if rows[0]["name"] == "captured" else 1])
     result["files"] = write_report(result, out)
     result["files"]["figure"] = str(figure) if figure else None
+    result["files"]["strength_figure"] = str(strength_png) if strength_png else None
     return result
+
+
+def _response_options(camera: torch.nn.Module) -> dict[str, Any]:
+    """The camera response as WienerUNet options (response, gamma, linearize)."""
+    sensor = getattr(camera, "sensor", None)
+    if sensor is None:
+        return {"response": "linear", "linearize": False}
+    return {"response": sensor.response, "gamma": sensor.gamma,
+            "linearize": bool(getattr(camera.config, "linearize_input", True))}
+
+
+def _strength_curve(
+    curve: list[int | str], kind: str, fit: Any, learned: dict[str, Any],
+    recons: dict[str, torch.Tensor], cap_test: torch.Tensor, ori_test: torch.Tensor,
+    n_train: int, folder: Path, batch_size: int, device: str, seed: int,
+) -> list[dict[str, Any]]:
+    """Retrain ``kind`` on nested subsets of attacker-train; one row per pair count."""
+    from .learned import reconstruct
+
+    counts = sorted({n_train if c == "all" else min(int(c), n_train) for c in curve})
+    order = np.random.default_rng(seed + 1).permutation(n_train)
+    points = []
+    for n in counts:
+        if n == n_train and kind in learned:  # the main run is this point: same data and seed
+            info, rec = learned[kind], recons[kind]
+        else:
+            model, info = fit(kind, np.sort(order[:n]), folder / f"{kind}_{n}")
+            rec = reconstruct(model.generator, cap_test, batch_size, device)
+        ori = ori_test.cpu()
+        points.append({
+            "attacker": kind, "pairs": n, "train_pairs": info["train_pairs"],
+            "val_pairs": info["val_pairs"], "epochs": info["epochs"],
+            "best_epoch": info["best_epoch"], "val_history": info["val_history"],
+            "val_identity_ssim": info["val_identity_ssim"], "val_best_ssim": info["val_best_ssim"],
+            "converged": info["converged"], "ssim": mean_std(ssim(rec.float(), ori)),
+            "psnr": mean_std(psnr(rec.float(), ori)), "seconds": info["seconds"],
+        })
+    return points
+
+
+def _strength_figure(path: Path, points: list[dict[str, Any]], captured: dict[str, Any]
+                     ) -> Path | None:
+    """Two panels: test SSIM against attacker-train pairs (identity as a line), and the
+    validation SSIM per epoch of each point."""
+    if not points:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.4))
+    x = [p["pairs"] for p in points]
+    a.errorbar(x, [p["ssim"]["mean"] for p in points], yerr=[p["ssim"]["std"] for p in points],
+               marker="o", capsize=3, label=points[0]["attacker"])
+    a.axhline(captured["ssim"]["mean"], color="grey", ls="--", label="captured (no attack)")
+    a.set_xscale("log")
+    a.set_xlabel("attacker-train pairs")
+    a.set_ylabel("test SSIM")
+    a.legend(fontsize=8)
+    for p in points:
+        if p["val_history"]:
+            b.plot(range(1, len(p["val_history"]) + 1), p["val_history"], marker=".",
+                   label=f"{p['pairs']} pairs")
+    b.set_xlabel("epoch")
+    b.set_ylabel("validation SSIM")
+    b.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
 
 
 def _fmt(stat: dict[str, float] | None, digits: int = 3) -> str:
@@ -286,6 +443,14 @@ def _fmt(stat: dict[str, float] | None, digits: int = 3) -> str:
     if math.isinf(stat["mean"]):
         return "∞"
     return f"{stat['mean']:.{digits}f} ± {stat['std']:.{digits}f}"
+
+
+def _num(value: float | None) -> str:
+    return "–" if value is None else f"{value:.3f}"
+
+
+def _converged(value: bool | None) -> str:
+    return "not validated" if value is None else ("yes" if value else "**did not converge**")
 
 
 def _pct(value: float | None) -> str:
@@ -319,11 +484,43 @@ def write_report(result: dict[str, Any], out_dir: str | Path) -> dict[str, str]:
               "counts when a detection overlaps its box with IoU ≥ 0.3); re-ID: HOG descriptor "
               "of the face crop at its known box, nearest original face in the gallery of "
               "all test faces (chance = 1 / gallery size per identity).", ""]
-    for kind, info in result.get("learned", {}).items():
+    learned = result.get("learned", {})
+    if learned:
+        lines += ["Learned attackers: trained on attacker-train minus a held-out validation "
+                  "part, best-validation-SSIM epoch kept; an attacker whose best does not beat "
+                  "the identity (the captures as they are) on validation did not converge and is "
+                  "no attack result.", "",
+                  "| attacker | train / val pairs | epochs (best) | val SSIM identity | "
+                  "val SSIM at start | val SSIM best | converged |",
+                  "|---|---|---|---|---|---|---|"]
+        for kind, info in learned.items():
+            lines.append(
+                f"| {kind} | {info['train_pairs']} / {info['val_pairs']} | {info['epochs']} "
+                f"({info['best_epoch']}) | {_num(info.get('val_identity_ssim'))} | "
+                f"{_num(info.get('val_start_ssim'))} | {_num(info.get('val_best_ssim'))} | "
+                f"{_converged(info.get('converged'))} |")
+        lines.append("")
+    for kind, info in learned.items():
         lines.append(f"- {kind}: {info['train_pairs']} pairs, {info['epochs']} epochs "
                      f"({info['steps']} steps, {info['seconds']:.0f} s); content loss "
-                     f"{info['content_loss']}; backbone {info['backbone']}; checkpoint "
-                     f"`{info['checkpoint']}`.")
+                     f"{info['content_loss']}; backbone {info['backbone']}"
+                     + (f"; learned Wiener K {info['k_final']:.3g}" if "k_final" in info else "")
+                     + f"; checkpoint `{info['checkpoint']}`.")
+    strength = result.get("strength") or []
+    if strength:
+        lines += ["", f"### Attacker strength curve ({strength[0]['attacker']})", "",
+                  "The same attacker retrained on nested subsets of attacker-train (same "
+                  "epochs); if the last points still rise, the attacker has not saturated and "
+                  "more pairs would recover more. ![strength](attack_strength.png)", "",
+                  "| pairs (train / val) | epochs (best) | val SSIM identity | val SSIM best | "
+                  "test SSIM | test PSNR (dB) | converged |", "|---|---|---|---|---|---|---|"]
+        for p in strength:
+            lines.append(
+                f"| {p['pairs']} ({p['train_pairs']} / {p['val_pairs']}) | {p['epochs']} "
+                f"({p['best_epoch']}) | {_num(p['val_identity_ssim'])} | "
+                f"{_num(p['val_best_ssim'])} | {_fmt(p['ssim'])} | {_fmt(p['psnr'], 2)} | "
+                f"{_converged(p['converged'])} |")
+        lines.append("")
     for note in result.get("notes", []):
         lines.append(f"- {note}")
     t = result.get("timings_s", {})

@@ -6,8 +6,13 @@
   linear decay, manual optimisation. No corruption augmentation: the attacker sees the camera's
   captures as they are (not even flips, which would flip the PSF).
 * :class:`UNetAttacker`: a U-Net trained with the same content loss (no GAN).
+* :class:`WienerUNetAttacker`: non-blind — Wiener deconvolution with the known PSF (learned K)
+  followed by a U-Net refiner, same content loss; starts as the Wiener attack.
 
-:func:`train_attacker` fits either with CSV + TensorBoard logs and a resumable ``last.ckpt``;
+:func:`train_attacker` fits any of them on a training part of the pairs, validates on a
+held-out part every epoch, keeps the best-validation-SSIM checkpoint (``best.ckpt``, the weights
+it returns) beside a resumable ``last.ckpt``, and says whether the attacker converged: its best
+validation SSIM must beat the identity ("no attack") on the same validation pairs.
 :func:`load_attacker` reloads a Lightning checkpoint or an exported ``generator.pt``.
 """
 
@@ -25,13 +30,14 @@ from torch.utils.data import DataLoader, Dataset
 
 from .losses import content_loss, ragan_ls_d_loss, ragan_ls_g_loss
 from .metrics import psnr, ssim
-from .models import FPNMobileNetV2Generator, NLayerDiscriminator, UNet, VGG19Features
+from .models import FPNMobileNetV2Generator, NLayerDiscriminator, UNet, VGG19Features, WienerUNet
 
 __all__ = [
     "ATTACKERS",
     "DeblurGANAttacker",
     "PairDataset",
     "UNetAttacker",
+    "WienerUNetAttacker",
     "load_attacker",
     "reconstruct",
     "train_attacker",
@@ -84,6 +90,13 @@ def _perceptual(vgg_weights: str | None) -> tuple[VGG19Features | None, str]:
 
 class _AttackerBase(L.LightningModule):
     generator: torch.nn.Module
+    kind: str = ""
+
+    def prepare(self, captures: torch.Tensor) -> None:
+        """Data-dependent initialisation from (B, 3, H, W) training captures (none here)."""
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["attacker_kind"] = self.kind
 
     def _setup_content(self, vgg_weights: str | None) -> None:
         vgg, self.content_note = _perceptual(vgg_weights)
@@ -112,6 +125,8 @@ class _AttackerBase(L.LightningModule):
 class DeblurGANAttacker(_AttackerBase):
     """DeblurGAN-v2-style blind attacker (see module docstring)."""
 
+    kind = "deblurgan"
+
     def __init__(
         self,
         backbone_weights: str | None = None,
@@ -122,6 +137,7 @@ class DeblurGANAttacker(_AttackerBase):
         num_filters: int = 64,
         ndf: int = 64,
         decay_epochs: int | None = None,
+        calibrate_bn: bool = True,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -130,6 +146,13 @@ class DeblurGANAttacker(_AttackerBase):
         self.patch_d = NLayerDiscriminator(3, ndf)
         self.full_d = NLayerDiscriminator(5, ndf)
         self._setup_content(vgg_weights)
+
+    def prepare(self, captures: torch.Tensor) -> None:
+        """Before training from scratch: a random backbone's frozen BatchNorm statistics are
+        calibrated on (B, 3, H, W) attacker-train captures (see
+        ``FPNMobileNetV2Generator.calibrate_batchnorm``); pretrained ones keep ImageNet's."""
+        if self.hparams.calibrate_bn and self.generator.weights_note.startswith("random"):
+            self.generator.calibrate_batchnorm(captures)
 
     def _d_loss(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
         return 0.5 * (ragan_ls_d_loss(self.patch_d(real), self.patch_d(fake))
@@ -176,6 +199,8 @@ class DeblurGANAttacker(_AttackerBase):
 class UNetAttacker(_AttackerBase):
     """U-Net blind attacker, content loss only, Adam with linear decay."""
 
+    kind = "unet"
+
     def __init__(
         self,
         vgg_weights: str | None = None,
@@ -204,8 +229,49 @@ class UNetAttacker(_AttackerBase):
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}
 
 
+class WienerUNetAttacker(UNetAttacker):
+    """Non-blind Wiener + U-Net refiner attacker (:class:`attacks.models.WienerUNet`), content
+    loss only, Adam with linear decay; K is learned with the refiner (log-parametrised).
+
+    ``psf`` (C or 1, K, K) is the camera's PSF (None: a delta, for lens-less cameras); it is a
+    buffer of the generator, so checkpoints carry it (``psf_shape`` rebuilds the buffer on
+    reload). ``k``: initial noise-to-signal ratio (the harness passes the attacker's best
+    Wiener K on attacker-train pairs).
+    """
+
+    kind = "wiener_unet"
+
+    def __init__(
+        self,
+        psf: torch.Tensor | None = None,
+        k: float = 1e-2,
+        response: str = "srgb",
+        gamma: float = 2.2,
+        linearize: bool = True,
+        vgg_weights: str | None = None,
+        lr: float = 1e-3,
+        min_lr: float = 1e-6,
+        base_channels: int = 32,
+        depth: int = 4,
+        decay_epochs: int | None = None,
+        psf_shape: list[int] | None = None,
+    ) -> None:
+        L.LightningModule.__init__(self)
+        if psf is not None:
+            psf_shape = list(psf.shape)
+        self.save_hyperparameters({
+            "k": k, "response": response, "gamma": gamma, "linearize": linearize,
+            "vgg_weights": vgg_weights, "lr": lr, "min_lr": min_lr,
+            "base_channels": base_channels, "depth": depth, "decay_epochs": decay_epochs,
+            "psf_shape": psf_shape})
+        self.generator = WienerUNet(psf, k, response, gamma, linearize, base_channels, depth,
+                                    psf_shape)
+        self._setup_content(vgg_weights)
+
+
 ATTACKERS: dict[str, type[_AttackerBase]] = {"deblurgan": DeblurGANAttacker,
-                                             "unet": UNetAttacker}
+                                             "unet": UNetAttacker,
+                                             "wiener_unet": WienerUNetAttacker}
 
 
 def _loggers(out_dir: Path) -> list:
@@ -218,6 +284,33 @@ def _loggers(out_dir: Path) -> list:
     except ModuleNotFoundError as err:  # tensorboard not installed: CSV only
         log.warning("TensorBoard logging off (%s); install tensorboard", err)
     return loggers
+
+
+class _ValHistory(L.Callback):
+    """Per-epoch validation SSIM (the attacker's learning curve)."""
+
+    def __init__(self) -> None:
+        self.history: list[float] = []
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.sanity_checking and "val_ssim" in trainer.callback_metrics:
+            self.history.append(float(trainer.callback_metrics["val_ssim"]))
+
+
+@torch.no_grad()
+def _mean_ssim(generator: torch.nn.Module | None, loader: DataLoader) -> float:
+    """Mean SSIM of ``generator`` (None: the identity, i.e. the captures) over a pair loader;
+    the generator runs in eval mode and gets its mode back."""
+    mode = generator.training if generator is not None else False
+    if generator is not None:
+        generator.eval()
+    values = []
+    for cap, ori in loader:
+        rec = cap if generator is None else generator(cap).clamp(0, 1)
+        values.append(ssim(rec, ori))
+    if generator is not None:
+        generator.train(mode)
+    return float(torch.cat(values).mean())
 
 
 def train_attacker(
@@ -234,28 +327,37 @@ def train_attacker(
     max_steps: int = -1,
     **hparams: Any,
 ) -> tuple[_AttackerBase, dict[str, Any]]:
-    """Fit a learned attacker on (N, H, W, 3) uint8 pairs.
+    """Fit a learned attacker on (N, H, W, 3) uint8 pairs and keep its best validation epoch.
 
     Args:
-        kind: "deblurgan" or "unet".
-        out_dir: logs (``csv/``, ``tensorboard/``) and ``checkpoints/last.ckpt``; an existing
-            ``last.ckpt`` is resumed when ``resume``.
+        kind: "deblurgan", "unet" or "wiener_unet" (needs ``psf=`` and ideally ``k=``).
+        out_dir: logs (``csv/``, ``tensorboard/``), ``checkpoints/best.ckpt`` (best validation
+            SSIM) and ``checkpoints/last.ckpt``; an existing ``last.ckpt`` is resumed when
+            ``resume``.
         accelerator: Lightning accelerator ("cpu", "gpu", "auto").
-        val_fraction: share of the pairs held out for validation logs (none below 10 pairs).
+        val_fraction: share of the pairs held out for validation and checkpoint selection
+            (at least 1 pair once there are 10; below 10 pairs nothing is held out, the last
+            epoch is kept and convergence is not judged).
         hparams: forwarded to the attacker's constructor (e.g. ``backbone_weights``).
 
     Returns:
-        (trained module in eval mode, info dict: checkpoint, logs, losses, notes, seconds).
+        (trained module in eval mode holding the best-validation weights, info dict:
+        checkpoint, logs, losses, notes, seconds, ``val_identity_ssim`` (captures as they are),
+        ``val_start_ssim`` (the untrained attacker: identity, or Wiener for wiener_unet),
+        ``val_best_ssim``, ``best_epoch``, ``val_history`` (SSIM per epoch) and ``converged``:
+        True / False (best ≤ identity: "did not converge") / None (no validation pairs)).
     """
     if kind not in ATTACKERS:
         raise ValueError(f"unknown learned attacker {kind!r}: choose one of {list(ATTACKERS)}")
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
+    if not 0 <= val_fraction < 1:
+        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
     dataset = PairDataset(train_captures, train_originals)
     out_dir = Path(out_dir)
     L.seed_everything(seed, workers=True, verbose=False)
     n = len(dataset)
-    n_val = round(val_fraction * n) if n >= 10 else 0
+    n_val = max(1, round(val_fraction * n)) if n >= 10 and val_fraction > 0 else 0
     order = np.random.default_rng(seed).permutation(n)
     train_ds = torch.utils.data.Subset(dataset, sorted(order[n_val:].tolist()))
     val_ds = torch.utils.data.Subset(dataset, sorted(order[:n_val].tolist())) if n_val else None
@@ -267,11 +369,16 @@ def train_attacker(
     from lightning.pytorch.callbacks import ModelCheckpoint
 
     ckpt_dir = out_dir / "checkpoints"
+    checkpoint = (ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor="val_ssim",
+                                  mode="max", save_top_k=1, save_last=True,
+                                  enable_version_counter=False)
+                  if val_dl is not None else
+                  ModelCheckpoint(dirpath=ckpt_dir, save_last=True, save_top_k=0,
+                                  enable_version_counter=False))
+    history = _ValHistory()
     trainer = L.Trainer(
         accelerator=accelerator, devices=1, max_epochs=epochs, max_steps=max_steps,
-        logger=_loggers(out_dir),
-        callbacks=[ModelCheckpoint(dirpath=ckpt_dir, save_last=True, save_top_k=0,
-                                   enable_version_counter=False)],
+        logger=_loggers(out_dir), callbacks=[checkpoint, history],
         enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
         log_every_n_steps=max(1, min(10, len(train_dl))),
     )
@@ -279,22 +386,49 @@ def train_attacker(
     resume_from = str(last) if resume and last.is_file() else None
     if resume_from:
         log.info("resuming %s attacker from %s", kind, resume_from)
+    if resume_from is None:
+        model.prepare(torch.stack([train_ds[i][0] for i in range(min(64, len(train_ds)))]))
+    val_identity = val_start = None
+    if val_dl is not None:
+        val_identity = _mean_ssim(None, val_dl)
+        if resume_from is None:
+            val_start = _mean_ssim(model.generator, val_dl)
     start = time.perf_counter()
     trainer.fit(model, train_dl, val_dl, ckpt_path=resume_from)
     seconds = time.perf_counter() - start
+    best = Path(checkpoint.best_model_path) if checkpoint.best_model_path else None
+    val_best = (float(checkpoint.best_model_score) if checkpoint.best_model_score is not None
+                else None)
+    chosen = last
+    if best is not None and best.is_file():
+        state = torch.load(best, map_location=model.device, weights_only=False)
+        model.load_state_dict(state["state_dict"])
+        chosen = best
+        best_epoch = int(state["epoch"]) + 1
+    else:
+        best_epoch = int(trainer.current_epoch)
     model.eval()
     export = out_dir / "generator.pt"
     torch.save({"kind": kind, "hparams": dict(model.hparams),
                 "state_dict": model.generator.state_dict()}, export)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+    converged = None if val_best is None or val_identity is None else val_best > val_identity
+    if converged is False:
+        log.warning("%s attacker did not converge: best validation SSIM %.4f <= identity %.4f",
+                    kind, val_best, val_identity)
     info = {
-        "kind": kind, "checkpoint": str(last), "generator": str(export), "log_dir": str(out_dir),
+        "kind": kind, "checkpoint": str(chosen), "last_checkpoint": str(last),
+        "generator": str(export), "log_dir": str(out_dir),
         "epochs": int(trainer.current_epoch), "steps": int(trainer.global_step),
         "train_pairs": len(train_ds), "val_pairs": n_val, "seconds": seconds,
         "content_loss": model.content_note,
         "backbone": getattr(model.generator, "weights_note", "n/a"), "metrics": metrics,
-        "resumed_from": resume_from,
+        "resumed_from": resume_from, "best_epoch": best_epoch,
+        "val_identity_ssim": val_identity, "val_start_ssim": val_start,
+        "val_best_ssim": val_best, "val_history": history.history, "converged": converged,
     }
+    if kind == "wiener_unet":
+        info["k_final"] = model.generator.k
     return model, info
 
 
@@ -307,7 +441,7 @@ def load_attacker(path: str | Path, map_location: str = "cpu") -> torch.nn.Modul
     if path.suffix == ".ckpt":
         ckpt = torch.load(path, map_location=map_location, weights_only=False)
         hp = dict(ckpt.get("hyper_parameters", {}))
-        kind = "deblurgan" if "adv_lambda" in hp else "unet"
+        kind = ckpt.get("attacker_kind") or ("deblurgan" if "adv_lambda" in hp else "unet")
         hp.pop("backbone_weights", None)
         hp["vgg_weights"] = None
         model = ATTACKERS[kind](**hp)

@@ -157,3 +157,29 @@ def test_shipped_attack_configs_parse(name):
     config = Path(__file__).resolve().parents[2] / "configs" / name
     args = _apply_config(parser.parse_args(["--camera", "ideal", "--config", str(config)]))
     assert args.attack and args.max_images  # image_size may be left to the lens (null)
+
+
+def test_non_converged_attacker_is_flagged_and_strength_curve(tmp_path):
+    import numpy as np
+
+    from attacks.data import PairSet
+    from optics import Camera
+
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (18, 16, 16, 3), dtype=np.uint8)
+    pairs = PairSet(img, img.copy(), np.arange(12), np.arange(12, 18),
+                    [f"{i}" for i in range(18)])  # capture = original: nothing to undo
+    result = run_attacks(
+        Camera("ideal"), pairs, tmp_path, "unet", image_size=16, epochs=1, batch_size=4,
+        unet_kwargs={"base_channels": 8, "depth": 2}, detect_faces=False,
+        strength_curve="6,all",
+    )
+    row = next(r for r in result["rows"] if r["name"] == "unet")
+    assert row["converged"] is False and "did not converge" in row["label"]
+    report = (tmp_path / "attack_report.md").read_text()
+    assert "**did not converge**" in report and "Attacker strength curve (unet)" in report
+    assert [p["pairs"] for p in result["strength"]] == [6, 12]
+    assert result["strength"][0]["converged"] is None  # 6 pairs: none held out
+    assert (tmp_path / "attack_strength.png").is_file()
+    saved = json.loads((tmp_path / "attack_results.json").read_text())
+    assert saved["learned"]["unet"]["converged"] is False
