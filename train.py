@@ -11,6 +11,8 @@ Loss: L = w_dec·(L_ce + λ·L_dsr) + w_p·L_p + w_H·L_H (published 0.4, λ = 1
 
 from __future__ import annotations
 
+import argparse
+import itertools
 import logging
 import math
 import os
@@ -33,8 +35,8 @@ from captioning.data import (
     CaptionBatch,
     CaptionDataset,
     collate_captions,
+    ensure_prepared,
     load_records,
-    prepare_split,
     read_json,
 )
 from captioning.decoder import caption_loss, doubly_stochastic_loss
@@ -42,6 +44,7 @@ from captioning.metrics import fast_scores, score_captions
 from captioning.model import Captioner, CaptionerConfig
 from captioning.vocab import Vocabulary
 from optics import Camera, CameraConfig, distortion_loss, psf_mask_loss
+from optics.cli_errors import WorkFailed, run_cli
 
 log = logging.getLogger("privcam.train")
 
@@ -135,22 +138,22 @@ class CaptionDataModule(L.LightningDataModule):
     def prepare_data(self) -> None:
         """Write the resized uint8 arrays once (rank 0); epochs then decode no image files."""
         for split in SPLITS:
-            index = self.prepared_dir / f"{split}_index.json"
-            if index.exists() and (self.prepared_dir / f"{split}_images.npy").exists():
-                continue
             try:
                 records = load_records(self.root, split, self.hparams.format)
             except FileNotFoundError:
                 if split == "test":  # COCO files alone have no test split
                     continue
                 raise
-            prepare_split(
+            # rebuilt when the images, image list or size changed; index only for captions
+            ensure_prepared(
                 records, self.prepared_dir, split, self.hparams.image_size, self.hparams.on_corrupt
             )
+        self._prepared_checked = True
 
     def _dataset(self, split: str) -> CaptionDataset:
         if split not in self.datasets:
-            self.prepare_data()  # no-op when prepared; needed when used outside a Trainer
+            if not getattr(self, "_prepared_checked", False):  # outside a Trainer
+                self.prepare_data()
             index = read_json(self.prepared_dir / f"{split}_index.json", "a prepared split index")
             if int(index["size"]) != self.hparams.image_size:
                 raise ValueError(
@@ -617,6 +620,43 @@ def image_quality(
     return attack_ssim(c, o), 10 * torch.log10(1.0 / mse)
 
 
+# ============================================================================ safeguards
+
+
+class NonFiniteLossStop(L.Callback):
+    """Stop training at the first non-finite loss, before its backward pass (so no NaN reaches
+    the weights or a checkpoint), with a message naming the step and the non-finite terms."""
+
+    def on_before_backward(self, trainer: L.Trainer, pl_module: L.LightningModule,
+                           loss: torch.Tensor) -> None:
+        if bool(torch.isfinite(loss.detach()).all()):
+            return
+        terms = non_finite_terms(trainer)
+        raise WorkFailed(
+            f"training loss is {loss.detach().float().cpu().flatten()[0].item()} at global step "
+            f"{trainer.global_step} (epoch {trainer.current_epoch}); non-finite terms: "
+            f"{', '.join(terms) if terms else 'unknown'}. Stopped before the update, no "
+            "checkpoint of this step was written. Check the config for NaN/inf values and the "
+            "data for broken images, or lower the learning rates (model.lr_camera, "
+            "model.lr_decoder) / set --trainer.gradient_clip_val"
+        )
+
+
+def non_finite_terms(trainer: L.Trainer) -> list[str]:
+    """Names of the values logged in this training step that are NaN or infinite."""
+    results = getattr(trainer, "_results", None)  # Lightning's per-step result collection
+    bad = []
+    for metric in (results or {}).values():
+        value = getattr(metric, "_forward_cache", None)
+        name = getattr(getattr(metric, "meta", None), "name", None)
+        if isinstance(value, torch.Tensor) and name and not bool(torch.isfinite(value).all()):
+            bad.append(f"{name}={value.float().cpu().flatten()[0].item()}")
+    return bad
+
+
+# ============================================================================ CLI
+
+
 # ============================================================================ CLI
 
 
@@ -650,14 +690,22 @@ class PrivcamCLI(LightningCLI):
             # CSV next to the TensorBoard events: <root>/version_N/csv/metrics.csv
             kwargs["logger"] = [tb, CSVLogger(tb.log_dir, name="csv", version="")]
         trainer = super().instantiate_trainer(**kwargs)
+        if not any(isinstance(cb, NonFiniteLossStop) for cb in trainer.callbacks):
+            trainer.callbacks.append(NonFiniteLossStop())
         for cb in trainer.checkpoint_callbacks:
             if cb.dirpath is None:
                 cb.dirpath = os.path.join(root, "checkpoints")
         return trainer
 
 
-def cli_main(args: Sequence[str] | None = None, run: bool = True) -> PrivcamCLI:
-    """LightningCLI entry point (``args`` like sys.argv[1:])."""
+def cli_main(
+    args: Sequence[str] | None = None, run: bool = True, exit_on_error: bool = True
+) -> PrivcamCLI:
+    """LightningCLI entry point (``args`` like sys.argv[1:]).
+
+    ``exit_on_error=False`` raises argument errors (``argparse.ArgumentError``) instead of
+    printing the usage and exiting; :func:`main` turns them into privcam's one-line errors.
+    """
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     torch.set_float32_matmul_precision("high")
     return PrivcamCLI(
@@ -666,9 +714,48 @@ def cli_main(args: Sequence[str] | None = None, run: bool = True) -> PrivcamCLI:
         args=args,
         run=run,
         save_config_kwargs={"overwrite": True},
-        parser_kwargs={"default_env": False},
+        parser_kwargs={
+            "default_env": False,
+            "exit_on_error": exit_on_error,
+        },
     )
 
 
+def _option_error(message: str, args: Sequence[str]) -> str:
+    """jsonargparse's multi-line errors as one line: the sub-error that names the problem
+    (not the tried Union subtypes and the echoed namespace), the config file when it is one."""
+    lines = [ln.strip() for ln in message.splitlines() if ln.strip()]
+    useful = [ln[2:] for ln in lines if ln.startswith("- ") and not ln.startswith("- Expected a")]
+    if useful:
+        key = next((ln for ln in lines if ln.startswith("Parser key")), "")
+        lines = [key.rstrip(":") + ":" if key else "", useful[0]]
+    text = " ".join(ln for ln in lines if ln and not ln.startswith("Given value"))
+    if "Problems parsing config" in text:
+        configs = [b for a, b in itertools.pairwise(args) if a in ("-c", "--config")]
+        text = f"--config {', '.join(configs)}: {text}" if configs else text
+    return text
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python train.py ...`` with privcam's error contract: bad options, configs and data give
+    one line ``error: ...`` (exit 2), a failed run (non-finite loss) exit 1; ``--debug`` or
+    ``PRIVCAM_DEBUG=1`` shows the traceback."""
+    def _run(args: list[str]) -> int:
+        try:
+            cli_main(args, exit_on_error=any(a in ("-h", "--help") for a in args))
+        except argparse.ArgumentError as err:
+            raise ValueError(f"train.py: {_option_error(str(err), args)} (see `python train.py "
+                             "fit --help`)") from err
+        except ValueError as err:
+            if "Union subtypes" not in str(err):
+                raise
+            raise ValueError(_option_error(str(err), args)) from err
+        return 0
+
+    return run_cli(_run, argv)
+
+
 if __name__ == "__main__":
-    cli_main()
+    import sys
+
+    sys.exit(main())

@@ -31,10 +31,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import io
 import json
 import logging
+import os
 import sys
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +48,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
+from captioning.cli_errors import ArgumentParser, check_output_dir, run_cli
 from captioning.vocab import Vocabulary
 
 __all__ = [
@@ -54,12 +58,16 @@ __all__ = [
     "CorruptImageError",
     "ImageRecord",
     "collate_captions",
+    "ensure_prepared",
     "load_image",
     "load_records",
     "prepare_split",
+    "prepared_state",
     "read_coco_captions",
     "read_json",
     "read_karpathy_split",
+    "records_fingerprint",
+    "to_rgb8",
 ]
 
 logger = logging.getLogger(__name__)
@@ -152,9 +160,11 @@ def read_karpathy_split(
         raise CaptionDataError(f"{json_path}: no 'images' list; expected {_KARPATHY_EXPECTED}")
     wanted = set(splits) if splits is not None else None
     records = []
+    found: dict[str, int] = {}
     for i, entry in enumerate(data["images"]):
         _require(entry, ["filename", "split", "sentences"], json_path, f"images[{i}]",
                  _KARPATHY_EXPECTED)
+        found[str(entry["split"])] = found.get(str(entry["split"]), 0) + 1
         split = "train" if entry["split"] == "restval" else str(entry["split"])
         if wanted is not None and split not in wanted:
             continue
@@ -176,6 +186,16 @@ def read_karpathy_split(
         extra = tuple(sorted((k, v) for k, v in entry.items() if k not in skip))
         path = image_root / str(entry.get("filepath", "")) / str(entry["filename"])
         records.append(ImageRecord(image_id, path, split, tuple(captions), extra))
+    unknown = {k: v for k, v in sorted(found.items()) if k not in (*SPLITS, "restval")}
+    if unknown:
+        logger.warning(
+            "%s: %d image(s) have unknown split names %s and are in no split; valid split "
+            "names: train, restval, val, test (fix the 'split' fields)",
+            json_path, sum(unknown.values()), unknown)
+    if wanted is not None and not records:
+        raise CaptionDataError(
+            f"{json_path}: no images in split(s) {sorted(wanted)}; split names found: "
+            f"{dict(sorted(found.items())) or 'none'} (valid: train, restval, val, test)")
     return records
 
 
@@ -276,16 +296,159 @@ def load_image(path: str | Path, size: int | None = None) -> np.ndarray:
         CorruptImageError: the file cannot be decoded (message names it).
     """
     path = Path(path)
+    if path.is_dir():
+        raise CorruptImageError(f"image {path} is a directory, not an image file")
     if not path.is_file():
         raise FileNotFoundError(f"image file {path} not found")
     try:
         with Image.open(path) as im:
-            im = im.convert("RGB")
+            im = to_rgb8(im, path.name)
             if size is not None and im.size != (size, size):
                 im = im.resize((size, size), Image.Resampling.BILINEAR, reducing_gap=None)
             return np.asarray(im, dtype=np.uint8).copy()
+    except Image.DecompressionBombError as err:
+        raise CorruptImageError(
+            f"image {path.name} ({path}) is too large to decode safely ({err}); skip it or "
+            "raise PIL.Image.MAX_IMAGE_PIXELS if you trust the file") from err
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
         raise CorruptImageError(f"cannot decode image {path.name} ({path}): {err}") from err
+
+
+def to_rgb8(im: Image.Image, name: str = "image") -> Image.Image:
+    """An 8-bit RGB copy of a PIL image; 16-bit and 32-bit grey levels are *scaled* to 0..255.
+
+    ``Image.convert("RGB")`` clips high-bit-depth grey images (a 16-bit PNG becomes almost all
+    255); here 16-bit values are divided by 257 (65535 -> 255) and float images in [0, 1] are
+    multiplied by 255. The dropped precision is logged.
+    """
+    mode = im.mode
+    if mode.startswith("I;16") or mode in ("I", "F"):
+        arr = np.asarray(im, dtype=np.float64)
+        if mode == "F" and arr.size and np.nanmax(arr) <= 1.0:
+            scale, bits = 255.0, "floating-point"
+        elif mode.startswith("I;16") or (arr.size and arr.max() > 255):
+            scale, bits = 255.0 / 65535.0, "16-bit"
+            if arr.size and arr.max() > 65535:
+                scale, bits = 255.0 / float(arr.max()), "32-bit"
+        else:
+            scale, bits = 1.0, "8-bit range"
+        if scale != 1.0:
+            logger.info("%s: %s grey levels scaled to 8 bits (precision dropped)", name, bits)
+        grey = np.clip(np.nan_to_num(arr * scale) + 0.5, 0, 255).astype(np.uint8)
+        return Image.fromarray(grey, mode="L").convert("RGB")
+    return im.convert("RGB")
+
+
+def records_fingerprint(records: Sequence[ImageRecord], size: int) -> dict[str, str]:
+    """What a prepared split is built from: ``{"images": ..., "captions": ...}`` digests.
+
+    ``images`` covers the image size, the image ids and files and each file's size and
+    modification time (a replaced or repaired image changes it); ``captions`` covers the
+    reference captions and the other annotation fields.
+    """
+    images, captions = hashlib.sha256(f"size={size}".encode()), hashlib.sha256()
+    for r in records:
+        try:
+            st = r.path.stat()
+            stamp = f"{st.st_size}:{st.st_mtime_ns}"
+        except OSError:
+            stamp = "missing"
+        images.update(json.dumps([r.image_id, str(r.path), stamp]).encode())
+        captions.update(json.dumps([r.image_id, list(r.captions), list(r.extra)],
+                                   default=str).encode())
+    return {"images": images.hexdigest(), "captions": captions.hexdigest()}
+
+
+def _paths(out_dir: Path, split: str) -> tuple[Path, Path]:
+    return out_dir / f"{split}_images.npy", out_dir / f"{split}_index.json"
+
+
+def prepared_state(
+    records: Sequence[ImageRecord], out_dir: str | Path, split: str, size: int
+) -> tuple[str, str]:
+    """Whether ``out_dir`` holds an up-to-date prepared ``split`` of ``records``.
+
+    Returns ``(state, reason)`` with state ``"current"``, ``"captions"`` (images current,
+    captions or annotations changed: only the index needs rewriting) or ``"stale"`` (missing,
+    incomplete, built from other images or another size, or written before fingerprints).
+    """
+    array_path, index_path = _paths(Path(out_dir), split)
+    if not index_path.is_file() or not array_path.is_file():
+        return "stale", f"{index_path.name} or {array_path.name} missing"
+    try:
+        index = json.loads(index_path.read_text())
+        shape = np.load(array_path, mmap_mode="r").shape
+    except (OSError, ValueError) as err:
+        return "stale", f"unreadable ({err})"
+    built = index.get("fingerprint") if isinstance(index, dict) else None
+    if not isinstance(built, dict):
+        return "stale", "index written without a fingerprint (older privcam)"
+    if int(index.get("size", -1)) != size or tuple(shape) != (len(index["images"]), 3, size,
+                                                            size):
+        return "stale", f"array {tuple(shape)} does not match its index or size {size}"
+    now = records_fingerprint(records, size)
+    if built.get("images") != now["images"]:
+        return "stale", "the image list or image files changed since it was prepared"
+    if built.get("captions") != now["captions"]:
+        return "captions", "captions or annotations changed since it was prepared"
+    return "current", "up to date"
+
+
+def _write_json_atomic(path: Path, payload: Any) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
+    try:
+        tmp.write_text(json.dumps(payload))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _index(split: str, size: int, kept: Sequence[ImageRecord], skipped: list[str],
+           fingerprint: dict[str, str]) -> dict[str, Any]:
+    return {
+        "split": split,
+        "size": size,
+        "images": [
+            {"image_id": r.image_id, "file": str(r.path), "captions": list(r.captions),
+             **r.info()}
+            for r in kept
+        ],
+        "skipped": skipped,
+        "fingerprint": fingerprint,
+    }
+
+
+def ensure_prepared(
+    records: Sequence[ImageRecord],
+    out_dir: str | Path,
+    split: str,
+    size: int = 256,
+    on_corrupt: OnCorrupt = "skip",
+    force: bool = False,
+) -> Path:
+    """Prepare ``split`` unless ``out_dir`` already holds it up to date; returns the index path.
+
+    A cache built from other images (repaired or replaced files, another image list or size)
+    is rebuilt; when only captions changed the index alone is rewritten.
+    """
+    out_dir = Path(out_dir)
+    state, reason = ("stale", "--force") if force else prepared_state(records, out_dir, split,
+                                                                       size)
+    index_path = _paths(out_dir, split)[1]
+    if state == "current":
+        return index_path
+    if state == "captions":
+        old = json.loads(index_path.read_text())
+        by_key = {(r.image_id, str(r.path)): r for r in records}
+        kept = [by_key[(int(e["image_id"]), e["file"])] for e in old["images"]]
+        logger.warning("%s: %s; rewriting %s", out_dir, reason, index_path.name)
+        _write_json_atomic(index_path, _index(split, size, kept, old.get("skipped", []),
+                                              records_fingerprint(records, size)))
+        return index_path
+    if index_path.exists():
+        logger.warning("%s: prepared %s split is out of date (%s); rebuilding it", out_dir,
+                       split, reason)
+    return prepare_split(records, out_dir, split, size, on_corrupt)
 
 
 def prepare_split(
@@ -299,6 +462,11 @@ def prepare_split(
 
     Returns the index json path. Corrupt images are skipped and counted (``on_corrupt="skip"``,
     file names listed in the index under ``"skipped"``) or raise :class:`CorruptImageError`.
+
+    Both files are written to temporary files first and moved into place (the old index is
+    removed before the new array replaces the old one), so a run killed at any point leaves
+    either the previous split or no index at all — never an index beside a half-written array.
+    The index records :func:`records_fingerprint` so a stale cache is recognised.
     """
     if on_corrupt not in ("skip", "fail"):
         raise ValueError(f"on_corrupt must be 'skip' or 'fail', got {on_corrupt!r}")
@@ -306,46 +474,49 @@ def prepare_split(
         raise ValueError(f"size must be >= 8 pixels, got {size}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    array_path = out_dir / f"{split}_images.npy"
-    tmp_path = out_dir / f"{split}_images.tmp.npy"
-    arr = np.lib.format.open_memmap(tmp_path, mode="w+", dtype=np.uint8,
-                                    shape=(len(records), 3, size, size))
-    kept, skipped = [], []
-    for rec in records:
-        try:
-            img = load_image(rec.path, size)
-        except (CorruptImageError, FileNotFoundError) as err:
-            if on_corrupt == "fail":
-                raise
-            logger.warning("skipping %s", err)
-            skipped.append(rec.path.name)
-            continue
-        arr[len(kept)] = img.transpose(2, 0, 1)
-        kept.append(rec)
-    arr.flush()
-    del arr
-    final = np.lib.format.open_memmap(array_path, mode="w+", dtype=np.uint8,
-                                      shape=(len(kept), 3, size, size))
-    src = np.load(tmp_path, mmap_mode="r")
-    final[:] = src[: len(kept)]
-    final.flush()
-    del final, src
-    tmp_path.unlink()
+    array_path, index_path = _paths(out_dir, split)
+    for stale in out_dir.glob(f".{split}_images.npy.tmp-*"):  # left by a killed run
+        stale.unlink(missing_ok=True)
+    tag = uuid.uuid4().hex[:8]
+    tmp_path = out_dir / f".{split}_images.npy.tmp-{tag}"
+    final_tmp = out_dir / f".{split}_images.npy.tmp-{tag}-final"
+    fingerprint = records_fingerprint(records, size)
+    try:
+        arr = np.lib.format.open_memmap(tmp_path, mode="w+", dtype=np.uint8,
+                                        shape=(len(records), 3, size, size))
+        kept, skipped = [], []
+        for rec in records:
+            try:
+                img = load_image(rec.path, size)
+            except (CorruptImageError, FileNotFoundError) as err:
+                if on_corrupt == "fail":
+                    raise
+                logger.warning("skipping %s", err)
+                skipped.append(rec.path.name)
+                continue
+            arr[len(kept)] = img.transpose(2, 0, 1)
+            kept.append(rec)
+        arr.flush()
+        del arr
+        if len(kept) == len(records):
+            final_tmp = tmp_path
+        else:
+            final = np.lib.format.open_memmap(final_tmp, mode="w+", dtype=np.uint8,
+                                              shape=(len(kept), 3, size, size))
+            src = np.load(tmp_path, mmap_mode="r")
+            final[:] = src[: len(kept)]
+            final.flush()
+            del final, src
+        index_path.unlink(missing_ok=True)  # killed from here on: no index, rebuilt next time
+        os.replace(final_tmp, array_path)
+        _write_json_atomic(index_path, _index(split, size, kept, skipped, fingerprint))
+    finally:
+        tmp_path.unlink(missing_ok=True)
+        final_tmp.unlink(missing_ok=True)
     if skipped:
-        logger.warning("%s: skipped %d corrupt or missing image(s) of %d", split, len(skipped),
-                       len(records))
-    index = {
-        "split": split,
-        "size": size,
-        "images": [
-            {"image_id": r.image_id, "file": str(r.path), "captions": list(r.captions),
-             **r.info()}
-            for r in kept
-        ],
-        "skipped": skipped,
-    }
-    index_path = out_dir / f"{split}_index.json"
-    index_path.write_text(json.dumps(index))
+        logger.warning("%s: skipped %d corrupt or missing image(s) of %d: %s", split,
+                       len(skipped), len(records), ", ".join(skipped[:10])
+                       + (" ..." if len(skipped) > 10 else ""))
     return index_path
 
 
@@ -441,7 +612,17 @@ class CaptionDataset(Dataset):
         if not array_path.is_file():
             raise FileNotFoundError(f"{array_path}: not found; run `python -m captioning.data "
                                     f"prepare` first")
-        images = np.load(array_path, mmap_mode="r")
+        try:
+            images = np.load(array_path, mmap_mode="r")
+        except (OSError, ValueError) as err:
+            raise CaptionDataError(f"{array_path}: unreadable prepared array ({err}); delete it "
+                                   "and run `python -m captioning.data prepare` again") from err
+        size = int(index["size"])
+        if images.shape != (len(index["images"]), 3, size, size):
+            raise CaptionDataError(
+                f"{array_path} holds {images.shape} but its index lists {len(index['images'])} "
+                f"images of {size}²; the split was not prepared completely: run "
+                "`python -m captioning.data prepare --force` (or delete the folder)")
         records = [
             ImageRecord(int(e["image_id"]), Path(e["file"]), split, tuple(e["captions"]),
                         tuple(sorted((k, v) for k, v in e.items()
@@ -505,32 +686,55 @@ def collate_captions(
 # --------------------------------------------------------------------------------------------
 # CLI
 # --------------------------------------------------------------------------------------------
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m captioning.data", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+def _image_size(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 8, got {text!r}") from None
+    if value < 8:
+        raise argparse.ArgumentTypeError(f"must be >= 8 pixels, got {value}")
+    return value
+
+
+def _main(argv: list[str]) -> int:
+    parser = ArgumentParser(prog="python -m captioning.data", description=__doc__,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     prep = sub.add_parser("prepare", help="write resized uint8 arrays per split")
     prep.add_argument("--root", required=True, help="data root (Karpathy and/or COCO files)")
-    prep.add_argument("--size", type=int, default=256, help="square image size in pixels")
+    prep.add_argument("--size", type=_image_size, default=256,
+                      help="square image size in pixels (>= 8)")
     prep.add_argument("--out", default=None, help="output folder (default <root>/prepared_<size>)")
     prep.add_argument("--splits", nargs="+", default=list(SPLITS), choices=SPLITS)
     prep.add_argument("--format", default="auto", choices=["auto", "karpathy", "coco"])
     prep.add_argument("--on-corrupt", default="skip", choices=["skip", "fail"])
+    prep.add_argument("--force", action="store_true",
+                      help="rebuild splits that are already prepared and up to date")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     out = Path(args.out) if args.out else Path(args.root) / f"prepared_{args.size}"
-    for split in args.splits:
+    todo = []
+    for split in args.splits:  # read every annotation file before decoding any image
         try:
-            records = load_records(args.root, split, args.format)
+            todo.append((split, load_records(args.root, split, args.format)))
         except FileNotFoundError as err:
-            if split == "test":
-                print(f"skipping split test: {err}", file=sys.stderr)
+            if split == "test" and Path(args.root).is_dir():
+                logger.warning("skipping split test: %s", err)
                 continue
             raise
-        index = prepare_split(records, out, split, args.size, args.on_corrupt)
+    check_output_dir(out, "--out")
+    for split, records in todo:
+        state = "stale" if args.force else prepared_state(records, out, split, args.size)[0]
+        index = ensure_prepared(records, out, split, args.size, args.on_corrupt, args.force)
         n = len(json.loads(index.read_text())["images"])
-        print(f"{split}: {n} images -> {out / f'{split}_images.npy'}")
+        done = "up to date" if state == "current" else "->"
+        print(f"{split}: {n} images {done} {out / f'{split}_images.npy'}")
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m captioning.data prepare ...``; errors print one line (exit status 2)."""
+    return run_cli(_main, argv)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ Presets (the paper's comparison):
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,6 +71,7 @@ class CameraConfig:
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
             raise ValueError(f"unknown camera preset {self.preset!r}: choose one of {PRESETS}")
+        _check_numbers(self)
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> CameraConfig:
@@ -86,6 +88,60 @@ class CameraConfig:
     @property
     def has_lens(self) -> bool:
         return self.preset in ("privacy", "defocus")
+
+
+_INT_FIELDS = ("pupil_grid", "num_zernike", "init_seed", "psf_size_px", "lowres_size")
+_POSITIVE = ("pupil_grid", "pupil_pitch_um", "pad_factor", "sensor_distance_mm",
+             "design_wavelength_nm", "num_zernike", "psf_size_px", "gamma", "lowres_size",
+             "focal_length_mm", "object_distance_mm", "sensor_pitch_um")
+_NON_NEGATIVE = ("fabrication_tolerance_um", "init_std_um", "read_noise_std", "shot_noise_gain")
+
+
+def _number(name: str, value: Any, integer: bool = False) -> float:
+    fix = f"set camera option {name} to a finite {'integer' if integer else 'number'}"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        try:  # numbers written as strings (YAML "1e-3", KEY=VALUE options)
+            value = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"camera option {name}={value!r} is not a number; {fix}") from None
+    if not math.isfinite(value):
+        raise ValueError(f"camera option {name}={value!r} is not finite; {fix}")
+    if integer and value != int(value):
+        raise ValueError(f"camera option {name}={value!r} is not an integer; {fix}")
+    return float(value)
+
+
+def _check_numbers(config: CameraConfig) -> None:
+    """Every number of a config is finite (NaN/inf would train to NaN losses silently), the
+    integers are integers and the sizes are positive; errors name the option."""
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        kind = str(f.type)
+        if value is None or any(t in kind for t in ("str", "Literal", "bool")):
+            continue
+        if f.name in ("wavelengths_nm", "trainable_indices"):
+            if not isinstance(value, (list, tuple)) or not value:
+                raise ValueError(f"camera option {f.name}={value!r} must be a non-empty list")
+            for i, v in enumerate(value):
+                x = _number(f"{f.name}[{i}]", v, integer=f.name == "trainable_indices")
+                if x <= 0:
+                    raise ValueError(f"camera option {f.name}[{i}]={v!r} must be > 0")
+            continue
+        if f.name == "initial_coefficients_um":
+            if not isinstance(value, Mapping):
+                raise ValueError(f"camera option {f.name}={value!r} must map Noll index -> µm")
+            for j, c in value.items():
+                _number(f"{f.name}[{j}]", j, integer=True)
+                _number(f"{f.name}[{j}]", c)
+            continue
+        integer = f.name in _INT_FIELDS or f.name == "quantize_bits"
+        x = _number(f.name, value, integer=integer)
+        if f.name in _POSITIVE and x <= 0:
+            raise ValueError(f"camera option {f.name}={value!r} must be > 0")
+        if f.name in _NON_NEGATIVE and x < 0:
+            raise ValueError(f"camera option {f.name}={value!r} must be >= 0")
+        if isinstance(value, str):  # "64" from a KEY=VALUE option: store the number
+            setattr(config, f.name, int(x) if integer else x)
 
 
 class Camera(nn.Module):
