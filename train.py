@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from lightning.pytorch.cli import LightningCLI
 
+from attacks.adversary import ADVERSARIES, InLoopAdversary
 from attacks.losses import wiener_leakage
 from attacks.metrics import ssim as attack_ssim
 from attacks.nonblind import Response
@@ -232,6 +233,17 @@ class PrivacyCaptioner(L.LightningModule):
             attack that ``evaluate.py attack`` runs. Validation logs it either way, as
             val/wiener_oracle_ssim, and the single best K's SSIM as val/wiener_ssim.
         attack_ks: the Wiener attacker's noise-to-signal ratios (default 1e-4 … 1, 5 values).
+        adversary: "none" (default), "unet" or "wiener_unet": min–max training against an
+            attacker network trained in the loop on the current lens's (capture, original)
+            pairs (``attacks.adversary``), alternating with the lens + captioner step; the
+            lens loss adds w_adversary · SSIM(attacker(capture), original). Validation logs
+            the attacker's SSIM as val/adversary_ssim; its state is in the checkpoint.
+        w_adversary: weight of that term (0: the attacker trains and is logged, the lens
+            ignores it).
+        adversary_warmup_steps: lens steps before the term switches on (the attacker trains
+            from the start); adversary_steps: attacker updates per lens update;
+            adversary_lr: the attacker's Adam learning rate; adversary_channels,
+            adversary_depth: its U-Net's width and number of poolings.
         lr_camera: Adam learning rate of the Zernike coefficients, in µm per step (Adam's
             step size is ≈ lr regardless of gradient scale).
         lr_encoder, lr_decoder: published 1e-4 and 5e-4.
@@ -260,6 +272,13 @@ class PrivacyCaptioner(L.LightningModule):
         psf_mask_radius_px: float = 32.0,
         w_attack: float = 0.0,
         attack_ks: list[float] | None = None,
+        adversary: str = "none",
+        w_adversary: float = 0.0,
+        adversary_warmup_steps: int = 0,
+        adversary_steps: int = 1,
+        adversary_lr: float = 1e-3,
+        adversary_channels: int = 16,
+        adversary_depth: int = 3,
         lr_camera: float = 1e-3,
         lr_encoder: float = 1e-4,
         lr_decoder: float = 5e-4,
@@ -326,6 +345,31 @@ class PrivacyCaptioner(L.LightningModule):
         self.last_eval: dict[str, Any] = {}
         self._eval_outputs: list[dict[str, Any]] = []
         self._eval_examples: dict[str, torch.Tensor] | None = None
+        self._adversary = self._build_adversary()
+        self._adversary_batch: tuple[torch.Tensor, ...] | None = None
+
+    def _build_adversary(self) -> InLoopAdversary | None:
+        """The in-loop attacker (``model.adversary``), kept outside the module tree (see
+        ``attacks.adversary``); None when off."""
+        hp = self.hparams
+        if hp.adversary not in ADVERSARIES:
+            raise ValueError(
+                f"model.adversary must be one of {list(ADVERSARIES)}, got {hp.adversary!r}"
+            )
+        w = hp.w_adversary
+        if not (isinstance(w, (int, float)) and w >= 0 and math.isfinite(w)):
+            raise ValueError(f"model.w_adversary must be a finite number >= 0, got {w!r}")
+        if hp.adversary == "none":
+            if w > 0:
+                raise ValueError("model.w_adversary > 0 needs an attacker: set model.adversary "
+                                 f"to one of {list(ADVERSARIES[1:])}")
+            return None
+        sensor = self.camera.sensor
+        return InLoopAdversary(
+            hp.adversary, hp.adversary_lr, hp.adversary_warmup_steps, hp.adversary_steps,
+            hp.adversary_channels, hp.adversary_depth, sensor.response, sensor.gamma,
+            bool(self.camera.config.linearize_input),
+        )
 
     # ------------------------------------------------------------------ plumbing
 
@@ -361,16 +405,26 @@ class PrivacyCaptioner(L.LightningModule):
             raise RuntimeError(f"lens coefficients differ across DDP ranks by {spread:g} µm")
         if self.trainer.is_global_zero:
             log.info("lens coefficients identical on %d ranks", gathered.shape[0])
+        if self._adversary is not None:  # its gradients are averaged by attacks.adversary
+            spread = self._adversary.max_weight_spread()
+            if spread > 0:
+                raise RuntimeError(f"in-loop attacker weights differ across ranks by {spread:g}")
+            if self.trainer.is_global_zero:
+                log.info("in-loop attacker identical on %d ranks", gathered.shape[0])
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         if self.vocab is not None:
             checkpoint["vocab"] = self.vocab.to_dict()
         checkpoint["captioner_config"] = asdict(self.captioner_config)
+        if self._adversary is not None:
+            checkpoint["adversary"] = self._adversary.state_dict()
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         if "vocab" in checkpoint:
             self.vocab = Vocabulary.from_dict(checkpoint["vocab"])
             self.captioner.vocab = self.vocab
+        if self._adversary is not None and "adversary" in checkpoint:
+            self._adversary.load_state_dict(checkpoint["adversary"])
 
     # ------------------------------------------------------------------ forward
 
@@ -409,6 +463,13 @@ class PrivacyCaptioner(L.LightningModule):
         if hp.w_attack > 0 and psf is not None:
             terms["wiener_leakage"], _ = self.wiener_scores(captured, images, psf)
             total = total + hp.w_attack * terms["wiener_leakage"]
+        if self._adversary is not None:
+            if self.training:  # the attacker's own step follows the lens step on these pairs
+                self._adversary_batch = (captured.detach(), images.detach(),
+                                         None if psf is None else psf.detach())
+            if hp.w_adversary > 0 and self._adversary.active(self.global_step):
+                terms["adversary_ssim"] = self._adversary.leakage(captured, images, psf)
+                total = total + hp.w_adversary * terms["adversary_ssim"]
         return {"loss": total, **terms}
 
     def wiener_scores(
@@ -437,6 +498,16 @@ class PrivacyCaptioner(L.LightningModule):
         )
         return terms["loss"]
 
+    def on_after_backward(self) -> None:
+        """Min–max: once the lens + captioner gradients are in (computed against the attacker as
+        it was), the in-loop attacker's update(s) on the same (capture, original) pairs; then
+        the lens step. Both are done before any checkpoint of this step is written."""
+        if self._adversary is not None and self._adversary_batch is not None:
+            loss = self._adversary.train_step(*self._adversary_batch)
+            b = len(self._adversary_batch[0])
+            self._adversary_batch = None
+            self.log("train/adversary_loss", loss, batch_size=b)
+
     # ------------------------------------------------------------------ evaluation
 
     def _eval_step(self, batch: CaptionBatch, beam_size: int) -> None:
@@ -450,6 +521,8 @@ class PrivacyCaptioner(L.LightningModule):
         # per-K Wiener SSIM (B, N_k) for lens cameras: the attacker's best K is chosen on the
         # whole split at epoch end
         wiener = self.wiener_per_image(captured, images, psf) if psf is not None else None
+        adversary = (self._adversary.ssim_per_image(captured, images, psf)
+                     if self._adversary is not None else None)
         for i, image_id in enumerate(batch.image_ids.tolist()):
             out = {
                 "image_id": image_id,
@@ -459,6 +532,8 @@ class PrivacyCaptioner(L.LightningModule):
             }
             if wiener is not None:
                 out["wiener_ssim_per_k"] = wiener[i].tolist()
+            if adversary is not None:
+                out["adversary_ssim"] = float(adversary[i])
             self._eval_outputs.append(out)
         if self._eval_examples is None:
             k = self.hparams.log_images
@@ -526,6 +601,9 @@ class PrivacyCaptioner(L.LightningModule):
             per_k_t = torch.tensor(per_k, dtype=torch.float64)
             metrics[f"{stage}/wiener_ssim"] = float(per_k_t.mean(0).max())
             metrics[f"{stage}/wiener_oracle_ssim"] = float(per_k_t.max(1).values.mean())
+        adversary = [o["adversary_ssim"] for o in per_image.values() if "adversary_ssim" in o]
+        if adversary:  # the in-loop attacker (model.adversary) on the same captures
+            metrics[f"{stage}/adversary_ssim"] = sum(adversary) / len(adversary)
         if self.camera.lens is not None:
             metrics[f"{stage}/max_phase_step_rad"] = self.camera.lens.check_phase_sampling()
         # identical on every rank (computed from gathered outputs): no reduction needed

@@ -47,6 +47,9 @@ def test_ddp_two_processes_match_single_process(tiny_cli_args, tiny_data_root, t
         "3",
         "--trainer.accelerator",
         "cpu",
+        # min–max: an in-loop attacker whose gradients the module itself averages over ranks
+        *("--model.adversary", "unet", "--model.w_adversary", "0.5"),
+        *("--model.adversary_channels", "4", "--model.adversary_depth", "2"),
     ]
     run = tmp_path / "ddp"
     out = _run(
@@ -64,6 +67,7 @@ def test_ddp_two_processes_match_single_process(tiny_cli_args, tiny_data_root, t
         ]
     )
     assert "lens coefficients identical on 2 ranks" in out
+    assert "in-loop attacker identical on 2 ranks" in out
     # 9 images over 2 ranks: the sampler pads one duplicate, the gather removes it
     assert _last_metrics(run)["val/num_images"] == 9
     ckpt = run / "checkpoints" / "last.ckpt"
@@ -75,7 +79,8 @@ def test_ddp_two_processes_match_single_process(tiny_cli_args, tiny_data_root, t
             extra += ["--trainer.strategy", "ddp"]
         _run(["validate", *tiny_cli_args(tiny_data_root, vrun, *common), *extra])
         metrics[devices] = _last_metrics(vrun)
-    for key in ("val/num_images", "val/CIDEr", "val/BLEU-4", "val/ssim", "val/psnr"):
+    for key in ("val/num_images", "val/CIDEr", "val/BLEU-4", "val/ssim", "val/psnr",
+                "val/adversary_ssim"):
         assert metrics["1"][key] == pytest.approx(metrics["2"][key], rel=1e-5), key
 
 
@@ -87,6 +92,8 @@ def test_killed_run_resumes_with_step_optimizer_and_scheduler(
         tmp_path,
         "--checkpoint.every_n_train_steps",
         "1",
+        *("--model.adversary", "unet", "--model.w_adversary", "0.5"),
+        *("--model.adversary_channels", "4", "--model.adversary_depth", "2"),
         "--trainer.max_epochs",
         "50",
     )
@@ -115,6 +122,7 @@ def test_killed_run_resumes_with_step_optimizer_and_scheduler(
     killed = torch.load(last, weights_only=False)
     k = killed["global_step"]
     assert killed["optimizer_states"][0]["state"][0]["step"] == k
+    assert killed["adversary"]["updates"] == k  # the in-loop attacker: one update per step
 
     _run(
         [
@@ -133,6 +141,7 @@ def test_killed_run_resumes_with_step_optimizer_and_scheduler(
     # Adam's per-parameter step count and the LR schedule continued rather than restarting
     assert resumed["optimizer_states"][0]["state"][0]["step"] == k + 3
     assert resumed["lr_schedulers"][0]["last_epoch"] == k + 3
+    assert resumed["adversary"]["optimizer"]["state"][0]["step"] == k + 3
     newest = max(tmp_path.glob("version_*"), key=lambda p: int(p.name.split("_")[1]))
     steps = [int(r["step"]) for r in csv.DictReader((newest / "csv" / "metrics.csv").open())]
     assert min(steps) >= k

@@ -1,0 +1,247 @@
+"""The in-loop adversary of min–max lens training: an attacker network trained on the current
+lens's (capture, original) pairs, alternating with the lens + captioner step, whose success
+the lens is trained to lower.
+
+    attacker step:  θ ← θ − lr_θ ∇_θ content(A_θ(X̂), X)           (X̂ = capture, detached)
+    lens step:      the training loss + w_adversary · SSIM(A_θ(X̂), X)  (θ fixed)
+
+:class:`InLoopAdversary` owns the attacker (a U-Net, or Wiener + U-Net refiner that knows the
+current PSF), its Adam optimiser and step counter. It is deliberately *not* an ``nn.Module``
+child of the LightningModule: DDP would otherwise register the attacker's parameters for the
+lens step's gradient synchronisation (they get no gradient there, and the attacker has its own
+optimiser). Instead it keeps every rank's attacker identical itself (rank 0's initial weights
+broadcast on the first step, gradients averaged over ranks before each update), and its
+:meth:`~InLoopAdversary.state_dict` goes into the training checkpoint.
+
+Pure functions: :func:`build_attacker`, :func:`attacker_loss`, :func:`adversary_similarity`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import nn
+
+from .losses import content_loss
+from .metrics import ssim
+from .models import UNet, WienerUNet
+
+__all__ = [
+    "ADVERSARIES",
+    "InLoopAdversary",
+    "adversary_similarity",
+    "attacker_loss",
+    "build_attacker",
+]
+
+ADVERSARIES: tuple[str, ...] = ("none", "unet", "wiener_unet")
+
+
+def build_attacker(
+    kind: str,
+    base_channels: int = 16,
+    depth: int = 3,
+    response: str = "srgb",
+    gamma: float = 2.2,
+    linearize: bool = True,
+    k: float = 1e-2,
+    seed: int = 0,
+) -> nn.Module:
+    """The in-loop attacker network, identity (U-Net) or Wiener (Wiener + U-Net) at init.
+
+    ``seed`` fixes the initial weights (the same on every DDP rank). The Wiener + U-Net
+    attacker is called as ``net(captures, psf)`` with the lens's current (C, K, K) PSF.
+    """
+    if kind not in ADVERSARIES or kind == "none":
+        raise ValueError(f"model.adversary must be one of {list(ADVERSARIES)}, got {kind!r}")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        if kind == "unet":
+            return UNet(base_channels, depth)
+        return WienerUNet(None, k, response, gamma, linearize, base_channels, depth)
+
+
+def _call(net: nn.Module, captures: torch.Tensor, psf: torch.Tensor | None) -> torch.Tensor:
+    if isinstance(net, WienerUNet):
+        return net(captures, psf)
+    return net(captures)
+
+
+def attacker_loss(
+    net: nn.Module, captures: torch.Tensor, originals: torch.Tensor, psf: torch.Tensor | None
+) -> torch.Tensor:
+    """The attacker's training loss (scalar): content loss L1 + (1 − SSIM) of its
+    reconstruction of (B, 3, H, W) captures against the originals."""
+    return content_loss(_call(net, captures, psf), originals)
+
+
+def adversary_similarity(
+    net: nn.Module, captures: torch.Tensor, originals: torch.Tensor, psf: torch.Tensor | None
+) -> torch.Tensor:
+    """Per-image SSIM (B,) of the attacker's reconstruction, differentiable in the captures and
+    the PSF but not in the attacker's weights (they are used detached: the lens step must not
+    train, or leave gradients on, the attacker)."""
+    params = {name: p.detach() for name, p in net.named_parameters()}
+    rec = torch.func.functional_call(net, params, (captures, psf) if isinstance(
+        net, WienerUNet) else (captures,))
+    return ssim(rec.clamp(0, 1), originals)
+
+
+def _distributed() -> bool:
+    return torch.distributed.is_available() and torch.distributed.is_initialized()
+
+
+class InLoopAdversary:
+    """Attacker network + optimiser + schedule for min–max lens training (see module doc).
+
+    Args:
+        kind: "unet" or "wiener_unet".
+        lr: the attacker's Adam learning rate.
+        warmup_steps: lens steps during which the attacker trains but the lens term is off.
+        steps_per_lens_step: attacker updates per lens update (the update ratio, >= 1).
+        base_channels, depth: the attacker U-Net's size.
+        response, gamma, linearize: the camera response (Wiener + U-Net undoes it).
+        k: the Wiener stage's initial noise-to-signal ratio.
+        seed: initial weights.
+    """
+
+    def __init__(
+        self,
+        kind: str,
+        lr: float = 1e-3,
+        warmup_steps: int = 0,
+        steps_per_lens_step: int = 1,
+        base_channels: int = 16,
+        depth: int = 3,
+        response: str = "srgb",
+        gamma: float = 2.2,
+        linearize: bool = True,
+        k: float = 1e-2,
+        seed: int = 0,
+    ) -> None:
+        if not (lr > 0 and math.isfinite(lr)):
+            raise ValueError(f"model.adversary_lr must be a finite number > 0, got {lr!r}")
+        if int(warmup_steps) < 0:
+            raise ValueError(f"model.adversary_warmup_steps must be >= 0, got {warmup_steps}")
+        if int(steps_per_lens_step) < 1:
+            raise ValueError(
+                f"model.adversary_steps (attacker updates per lens update) must be >= 1, got "
+                f"{steps_per_lens_step}"
+            )
+        self.kind = kind
+        self.net = build_attacker(kind, base_channels, depth, response, gamma, linearize, k, seed)
+        self.optimizer = torch.optim.Adam(self.net.parameters(), lr=lr)
+        self.warmup_steps = int(warmup_steps)
+        self.steps_per_lens_step = int(steps_per_lens_step)
+        self.updates = 0
+        self._synced = False
+
+    # ------------------------------------------------------------------ devices and ranks
+
+    def to(self, device: torch.device | str) -> InLoopAdversary:
+        """Move the attacker and its optimiser state to ``device``."""
+        device = torch.device(device)
+        first = next(self.net.parameters())
+        if first.device != device:
+            self.net.to(device)
+            for state in self.optimizer.state.values():
+                for key, value in state.items():
+                    if isinstance(value, torch.Tensor) and key != "step":
+                        state[key] = value.to(device)
+        return self
+
+    def _sync_initial_weights(self) -> None:
+        if self._synced:
+            return
+        self._synced = True
+        if _distributed():
+            with torch.no_grad():
+                for tensor in [*self.net.parameters(), *self.net.buffers()]:
+                    torch.distributed.broadcast(tensor, src=0)
+
+    # ------------------------------------------------------------------ the two steps
+
+    def active(self, lens_step: int) -> bool:
+        """Whether the lens term is on at this lens (global) step (after the warm-up)."""
+        return lens_step >= self.warmup_steps
+
+    def leakage(
+        self,
+        captures: torch.Tensor,
+        originals: torch.Tensor,
+        psf: torch.Tensor | None,
+    ) -> torch.Tensor:
+        """The lens term: mean SSIM of the attacker's reconstruction of (B, 3, H, W) captures
+        (scalar, float32, gradient to the captures and PSF only)."""
+        self.to(captures.device)
+        with torch.autocast(device_type=captures.device.type, enabled=False):
+            return adversary_similarity(self.net, captures.float(), originals.float(),
+                                        None if psf is None else psf.float()).mean()
+
+    def train_step(
+        self, captures: torch.Tensor, originals: torch.Tensor, psf: torch.Tensor | None
+    ) -> float:
+        """``steps_per_lens_step`` attacker updates on this batch (inputs detached); under DDP
+        the gradients are averaged over ranks, so every rank keeps the same attacker.
+        Returns the last loss."""
+        self.to(captures.device)
+        self._sync_initial_weights()
+        cap, ori = captures.detach().float(), originals.detach().float()
+        psf = None if psf is None else psf.detach().float()
+        self.net.train()
+        loss = torch.zeros(())
+        for _ in range(self.steps_per_lens_step):
+            with torch.enable_grad(), torch.autocast(device_type=cap.device.type, enabled=False):
+                loss = attacker_loss(self.net, cap, ori, psf)
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+            if _distributed():
+                world = torch.distributed.get_world_size()
+                for p in self.net.parameters():
+                    if p.grad is not None:
+                        torch.distributed.all_reduce(p.grad)
+                        p.grad.div_(world)
+            self.optimizer.step()
+            self.updates += 1
+        return float(loss.detach())
+
+    @torch.no_grad()
+    def ssim_per_image(
+        self, captures: torch.Tensor, originals: torch.Tensor, psf: torch.Tensor | None
+    ) -> torch.Tensor:
+        """(B,) SSIM of the attacker's reconstructions (validation), on the CPU."""
+        self.to(captures.device)
+        with torch.autocast(device_type=captures.device.type, enabled=False):
+            return adversary_similarity(self.net, captures.float(), originals.float(),
+                                        None if psf is None else psf.float()).cpu()
+
+    def max_weight_spread(self) -> float:
+        """Largest difference of any attacker weight across DDP ranks (0 when not distributed;
+        a collective: every rank must call it)."""
+        if not _distributed():
+            return 0.0
+        flat = torch.cat([p.detach().flatten() for p in self.net.parameters()])
+        world = torch.distributed.get_world_size()
+        gathered = [torch.empty_like(flat) for _ in range(world)]
+        torch.distributed.all_gather(gathered, flat)
+        return max(float((g - gathered[0]).abs().max()) for g in gathered)
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def state_dict(self) -> dict[str, Any]:
+        """Attacker weights, optimiser state and update count (for the training checkpoint)."""
+        return {"kind": self.kind, "net": self.net.state_dict(),
+                "optimizer": self.optimizer.state_dict(), "updates": self.updates}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state.get("kind") != self.kind:
+            raise ValueError(
+                f"the checkpoint's in-loop adversary is {state.get('kind')!r} but "
+                f"model.adversary is {self.kind!r}; resume with the same model.adversary"
+            )
+        self.net.load_state_dict(state["net"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.updates = int(state.get("updates", 0))
+        self._synced = True  # every rank loads the same checkpoint
