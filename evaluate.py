@@ -20,6 +20,8 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from optics.cli_errors import ArgumentParser, check_output_dir, positive_int, run_cli
+
 
 def _caption_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -29,13 +31,13 @@ def _caption_args(parser: argparse.ArgumentParser) -> None:
         "or captioner-only checkpoint (captioner.pt)",
     )
     parser.add_argument("--image", required=True, nargs="+", help="image file(s) (JPEG/PNG)")
-    parser.add_argument("--beam-size", type=int, default=3)
-    parser.add_argument("--max-len", type=int, default=20)
+    parser.add_argument("--beam-size", type=positive_int, default=3)
+    parser.add_argument("--max-len", type=positive_int, default=20)
     parser.add_argument(
         "--image-size",
-        type=int,
-        default=0,
-        help="resize to this square size (0: the size used in training)",
+        type=positive_int,
+        default=None,
+        help="resize to this square size (default: the size used in training)",
     )
     parser.add_argument("--device", default="cpu")
 
@@ -45,13 +47,23 @@ def _caption(args: argparse.Namespace) -> int:
 
     from captioning.data import load_image
     from captioning.model import load_checkpoint
+    from optics.camera import checkpoint_kind, describe_checkpoint_kind, read_checkpoint
 
+    for image in args.image:  # every input before the model is built
+        if Path(image).is_dir():
+            raise IsADirectoryError(f"--image {image} is a directory; pass image files")
+        if not Path(image).is_file():
+            raise FileNotFoundError(f"--image {image} does not exist")
     ckpt_path = Path(args.ckpt)
-    if not ckpt_path.is_file():
-        raise FileNotFoundError(f"checkpoint {ckpt_path} not found")
-    ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+    ckpt = read_checkpoint(ckpt_path)
+    kind = checkpoint_kind(ckpt)
+    if kind not in ("training", "captioner"):
+        raise ValueError(
+            f"--ckpt {ckpt_path} is {describe_checkpoint_kind(kind)}; `caption` needs an "
+            "end-to-end training checkpoint (…/best.ckpt) or a captioner checkpoint (captioner.pt)"
+        )
     camera = None
-    if isinstance(ckpt, dict) and "hyper_parameters" in ckpt:  # end-to-end training checkpoint
+    if kind == "training":  # end-to-end training checkpoint
         module, _ = load_trained(ckpt_path, args.device)
         model, camera = module.captioner, module.camera.eval()
         size = args.image_size or int(
@@ -126,21 +138,10 @@ def load_trained(
     max_images: int | None = None,
 ):
     """A trained end-to-end model and its data module, rebuilt from a training checkpoint."""
-    import torch
-
     from train import CaptionDataModule, PrivacyCaptioner
 
     path = Path(ckpt)
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"checkpoint {path} not found (expected runs/…/checkpoints/best.ckpt)"
-        )
-    raw = torch.load(path, map_location="cpu", weights_only=False)
-    if not isinstance(raw, dict) or "hyper_parameters" not in raw or "state_dict" not in raw:
-        raise ValueError(
-            f"{path} is not a privcam training checkpoint (no hyper_parameters / "
-            "state_dict); captioner-only checkpoints work with `evaluate.py caption`"
-        )
+    raw = _training_checkpoint(path)
     module = PrivacyCaptioner.load_from_checkpoint(path, map_location=device)
     data_hp = {
         k: v for k, v in raw.get("datamodule_hyper_parameters", {}).items() if not k.startswith("_")
@@ -153,6 +154,26 @@ def load_trained(
     data_hp["max_eval_images"] = max_images
     data = CaptionDataModule(**data_hp)
     return module, data
+
+
+def _training_checkpoint(path: Path) -> dict:
+    """Read an end-to-end training checkpoint; other kinds and broken files are refused by
+    name before any work starts."""
+    from optics.camera import checkpoint_kind, describe_checkpoint_kind, read_checkpoint
+
+    raw = read_checkpoint(path)
+    kind = checkpoint_kind(raw)
+    if kind != "training" or "state_dict" not in raw:
+        hint = (
+            "; captioner-only checkpoints work with `evaluate.py caption`"
+            if kind == "captioner"
+            else ""
+        )
+        raise ValueError(
+            f"{path} is {describe_checkpoint_kind(kind)}, not a privcam training checkpoint "
+            f"(expected runs/…/checkpoints/best.ckpt){hint}"
+        )
+    return raw
 
 
 def evaluate_captions(
@@ -291,17 +312,30 @@ def _captions_args(parser: argparse.ArgumentParser) -> None:
         "--ckpt", required=True, help="training checkpoint (…/checkpoints/best.ckpt)"
     )
     parser.add_argument("--split", default="test", choices=["val", "test"])
-    parser.add_argument("--beam", type=int, default=3, help="beam size (1 = greedy)")
+    parser.add_argument("--beam", type=positive_int, default=3, help="beam size (1 = greedy)")
     parser.add_argument("--out", default=None, help="output folder (default <run>/eval_<split>)")
     parser.add_argument(
         "--data-root", default=None, help="override the data root in the checkpoint"
     )
-    parser.add_argument("--batch-size", type=int, default=None)
-    parser.add_argument("--max-images", type=int, default=None)
+    parser.add_argument("--batch-size", type=positive_int, default=None)
+    parser.add_argument("--max-images", type=positive_int, default=None)
     parser.add_argument("--device", default="cpu")
 
 
+def _check_data_root(data_root: str | None) -> None:
+    if data_root is not None and not Path(data_root).is_dir():
+        raise NotADirectoryError(
+            f"--data-root {data_root} is not a folder (expected the data set root with "
+            "dataset_coco.json)"
+        )
+
+
 def _captions(args: argparse.Namespace) -> int:
+    # fail before the evaluation: the checkpoint, the data root and the output folder
+    _training_checkpoint(Path(args.ckpt))
+    _check_data_root(args.data_root)
+    out = args.out or Path(args.ckpt).parent.parent / f"eval_{args.split}"
+    check_output_dir(out, "--out")
     result = evaluate_captions(
         args.ckpt,
         args.split,
@@ -320,13 +354,17 @@ def _compare_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("ckpts", nargs="+", help="training checkpoints, one per camera")
     parser.add_argument("--out", default="runs/compare")
     parser.add_argument("--split", default="test", choices=["val", "test"])
-    parser.add_argument("--beam", type=int, default=3)
+    parser.add_argument("--beam", type=positive_int, default=3)
     parser.add_argument("--data-root", default=None)
-    parser.add_argument("--max-images", type=int, default=None)
+    parser.add_argument("--max-images", type=positive_int, default=None)
     parser.add_argument("--device", default="cpu")
 
 
 def _compare(args: argparse.Namespace) -> int:
+    for ckpt in args.ckpts:  # every checkpoint loads before the first evaluation starts
+        _training_checkpoint(Path(ckpt))
+    _check_data_root(args.data_root)
+    check_output_dir(args.out, "--out")
     compare(
         args.ckpts, args.out, args.split, args.beam, args.device, args.data_root, args.max_images
     )
@@ -541,13 +579,19 @@ SUBCOMMANDS.update(
 )
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="evaluate.py", description=__doc__.split("\n\n")[0])
+def _main(argv: list[str]) -> int:
+    parser = ArgumentParser(prog="evaluate.py", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (add_args, _, help_text) in SUBCOMMANDS.items():
         add_args(sub.add_parser(name, help=help_text))
     args = parser.parse_args(argv)
     return SUBCOMMANDS[args.command][1](args)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python evaluate.py SUBCOMMAND ...``: bad input gives one line ``error: ...`` (exit 2),
+    a failure during the work exit 1; ``--debug`` or ``PRIVCAM_DEBUG=1`` shows the traceback."""
+    return run_cli(_main, argv)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from optics.cli_errors import check_output_dir, positive_int
+
 __all__ = ["add_arguments", "build_camera", "run"]
 
 log = logging.getLogger(__name__)
@@ -41,21 +43,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="folder of images, COCO/Karpathy data root, or 'embedded'")
     parser.add_argument("--split", default="test",
                         help="Karpathy split of a data root ('all' for every image)")
-    parser.add_argument("--max-images", type=int, default=None,
+    parser.add_argument("--max-images", type=positive_int, default=None,
                         help="use at most this many images (embedded: how many to generate, 300)")
-    parser.add_argument("--image-size", type=int, default=None,
+    parser.add_argument("--image-size", type=positive_int, default=None,
                         help="square image size (default: the camera's PSF size, else 128)")
     parser.add_argument("--out", default="runs/attack", help="output folder")
     parser.add_argument("--attack", default="all", help=f"one or more of: {_ATTACK_CHOICES}")
-    parser.add_argument("--epochs", type=int, default=3, help="learned attackers' epochs")
-    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--epochs", type=positive_int, default=3,
+                        help="learned attackers' epochs")
+    parser.add_argument("--batch-size", type=positive_int, default=8)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--train-fraction", type=float, default=2 / 3,
                         help="attacker-train share of the pairs (2:1 by default)")
     parser.add_argument("--k-metric", choices=("ssim", "psnr"), default="ssim",
                         help="what the attacker's Wiener K maximises on attacker-train pairs")
-    parser.add_argument("--max-reference-images", type=int, default=24,
+    parser.add_argument("--max-reference-images", type=positive_int, default=24,
                         help="test images for the (slow) scikit-image reference attacks")
     parser.add_argument("--backbone-weights", default="IMAGENET1K_V1",
                         help="DeblurGAN MobileNetV2 weights: enum name, local file or 'none'")
@@ -87,7 +90,10 @@ def _parse_options(items: list[str] | dict[str, Any], flag: str) -> dict[str, An
         if "=" not in item:
             raise ValueError(f"{flag} {item!r} is not KEY=VALUE (e.g. {flag} init_std_um=1.0)")
         key, value = item.split("=", 1)
-        out[key.strip()] = yaml.safe_load(value)
+        try:
+            out[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError as err:
+            raise ValueError(f"{flag} {item!r}: value is not valid YAML ({err})") from None
     return out
 
 
@@ -98,9 +104,18 @@ def _apply_config(args: argparse.Namespace) -> argparse.Namespace:
     import yaml
 
     path = Path(args.config)
+    if path.is_dir():
+        raise IsADirectoryError(f"--config {path} is a directory; pass a YAML file")
     if not path.is_file():
         raise FileNotFoundError(f"--config {path} does not exist")
-    values = yaml.safe_load(path.read_text()) or {}
+    try:
+        values = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(err, "problem", None) or type(err).__name__
+        raise ValueError(f"--config {path}: not valid YAML{where} ({problem}); fix the file"
+                         ) from None
     if not isinstance(values, dict):
         raise ValueError(f"--config {path} must hold a mapping of option: value")
     defaults = argparse.ArgumentParser()
@@ -113,6 +128,11 @@ def _apply_config(args: argparse.Namespace) -> argparse.Namespace:
                              f"{sorted(k for k in vars(default_ns) if k != 'config')}")
         if getattr(args, key) == getattr(default_ns, key):
             setattr(args, key, value)
+    for key in ("max_images", "image_size", "epochs", "batch_size", "max_reference_images"):
+        value = getattr(args, key)  # the config bypasses argparse's checks
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                  or value < 1):
+            raise ValueError(f"{key}: {value!r} in --config {path} must be an integer >= 1")
     return args
 
 
@@ -131,7 +151,10 @@ def build_camera(args: argparse.Namespace):
                          "(privacy, defocus, lowres, ideal)")
     if args.camera in ("privacy", "defocus") and "psf_size_px" not in options:
         options["psf_size_px"] = args.image_size or 128
-    return Camera(args.camera, **options)
+    try:
+        return Camera(args.camera, **options)
+    except ValueError as err:
+        raise ValueError(f"--camera-option: {err}") from err
 
 
 def run(args: argparse.Namespace) -> int:
@@ -145,8 +168,11 @@ def run(args: argparse.Namespace) -> int:
 
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
     args = _apply_config(args)
+    if not 0 < args.train_fraction < 1:
+        raise ValueError(f"--train-fraction must be in (0, 1), got {args.train_fraction}")
     start = time.perf_counter()
     camera = build_camera(args)
+    check_output_dir(args.out, "--out")
     size = args.image_size
     if size is None:
         lens = getattr(camera, "lens", None)

@@ -131,10 +131,12 @@ def to_uint8(images: torch.Tensor) -> np.ndarray:
 
 def _square_resize(img: Image.Image, size: int, boxes: list[Box]) -> tuple[np.ndarray, list[Box]]:
     """Centre-crop to a square and resize to size² (bicubic); transform the boxes too."""
+    from captioning.data import to_rgb8
+
     w, h = img.size
     side = min(w, h)
     x0, y0 = (w - side) // 2, (h - side) // 2
-    img = img.convert("RGB").crop((x0, y0, x0 + side, y0 + side))
+    img = to_rgb8(img).crop((x0, y0, x0 + side, y0 + side))
     if side != size:
         img = img.resize((size, size), Image.Resampling.BICUBIC)
     s = size / side
@@ -234,6 +236,10 @@ def load_image_set(
     Returns:
         ImageSet with (N, image_size, image_size, 3) uint8 images.
     """
+    if max_images is not None and max_images < 1:
+        raise ValueError(f"--max-images must be >= 1, got {max_images}; leave it out for all")
+    if image_size < 1:
+        raise ValueError(f"--image-size must be >= 1, got {image_size}")
     if str(source) == "embedded":
         return make_embedded_set(max_images or 300, image_size, seed)
     root = Path(source)
@@ -258,15 +264,25 @@ def load_image_set(
             f"no images in {root} (looked for {', '.join(IMAGE_SUFFIXES)} files, "
             "dataset_coco.json and annotations/*.json); pass a folder with images or 'embedded'"
         )
-    if max_images:
-        entries = entries[:max_images]
-    images, names, faces = [], [], []
+    images, names, faces, skipped = [], [], [], []
     for path, boxes in entries:
-        with Image.open(path) as img:
-            arr, new_boxes = _square_resize(img, image_size, list(boxes))
+        if max_images is not None and len(images) == max_images:
+            break
+        try:
+            with Image.open(path) as img:
+                arr, new_boxes = _square_resize(img, image_size, list(boxes))
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
+            log.warning("skipping image %s: cannot decode it (%s)", path, err)
+            skipped.append(path.name)
+            continue
         images.append(arr)
         names.append(path.stem)
         faces.append(new_boxes)
+    if skipped:
+        log.warning("skipped %d corrupt image(s) in %s: %s", len(skipped), root,
+                    ", ".join(skipped[:10]) + (" ..." if len(skipped) > 10 else ""))
+    if not images:
+        raise ValueError(f"no readable images in {root}: all {len(skipped)} are corrupt")
     log.info("loaded %d images from %s (face boxes: %s)", len(images), root, has_boxes)
     return ImageSet(np.stack(images), names, faces if has_boxes else None, None, str(root))
 

@@ -129,10 +129,26 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu"
                     ) -> tuple[Captioner, Vocabulary]:
     """Rebuild a :class:`Captioner` (eval mode) and its vocabulary from a checkpoint file."""
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"checkpoint {path} is a directory; pass the captioner.pt file")
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} not found; train one with "
                                 "`python -m captioning.train_captioner`")
-    ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    if path.stat().st_size == 0:
+        raise ValueError(f"checkpoint {path} is empty (0 bytes): the run that wrote it was "
+                         "interrupted; retrain or use another checkpoint")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:  # zip/pickle errors of truncated or foreign files
+        raise ValueError(f"cannot read checkpoint {path} ({type(err).__name__}: {err}); the file "
+                         "is truncated, not a PyTorch checkpoint or not a captioner") from err
+    if not isinstance(ckpt, dict):
+        raise ValueError(f"{path} is not a captioner checkpoint (it holds a "
+                         f"{type(ckpt).__name__}, expected a dict)")
+    if ("kind" in ckpt and "hparams" in ckpt) or "camera_config" in ckpt:
+        what = "an attacker checkpoint" if "kind" in ckpt else "a camera file"
+        raise ValueError(f"{path} is {what}, not a captioner; pass a captioner checkpoint "
+                         "(captioner.pt) or an end-to-end training checkpoint (best.ckpt)")
     missing = [k for k in ("model_config", "state_dict", "vocab") if k not in ckpt]
     if missing:
         raise ValueError(f"checkpoint {path} lacks {missing}; expected a captioner checkpoint "

@@ -23,7 +23,16 @@ from . import functional as fn
 from .lens import ZernikeLens
 from .sensor import Sensor
 
-__all__ = ["PRESETS", "Camera", "CameraConfig", "load_camera", "save_camera"]
+__all__ = [
+    "PRESETS",
+    "Camera",
+    "CameraConfig",
+    "checkpoint_kind",
+    "describe_checkpoint_kind",
+    "load_camera",
+    "read_checkpoint",
+    "save_camera",
+]
 
 PRESETS = ("privacy", "defocus", "lowres", "ideal")
 
@@ -249,14 +258,13 @@ def load_camera(path: str | Path, map_location: str = "cpu") -> Camera:
     ``{"camera_config": ..., "camera_state": ...}`` file saved by :func:`save_camera`.
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} does not exist")
-    try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=False)
-    except Exception as err:  # pickle/zip errors: say which file and why
-        raise ValueError(f"cannot read checkpoint {path}: {err}") from err
-    if not isinstance(ckpt, Mapping):
-        raise ValueError(f"{path} is not a privcam checkpoint (expected a dict)")
+    ckpt = read_checkpoint(path, map_location)
+    kind = checkpoint_kind(ckpt)
+    if kind in ("attacker", "captioner"):
+        raise ValueError(
+            f"{path} is {_KIND_TEXT[kind]}, not a camera; pass the camera's training checkpoint "
+            "(runs/…/checkpoints/best.ckpt) or a file written by optics.save_camera"
+        )
     if "camera_config" in ckpt:
         config, state = ckpt["camera_config"], ckpt.get("camera_state", {})
     else:
@@ -282,6 +290,65 @@ def load_camera(path: str | Path, map_location: str = "cpu") -> Camera:
             f"unexpected {unexpected}"
         )
     return camera
+
+
+_KIND_TEXT = {
+    "training": "a privcam end-to-end training checkpoint",
+    "camera": "a camera file (optics.save_camera)",
+    "captioner": "a captioner-only checkpoint (captioning.train_captioner)",
+    "attacker": "an attacker checkpoint (DeblurGAN-v2 / U-Net, attacks.learned)",
+    "unknown": "not a privcam checkpoint",
+}
+
+
+def read_checkpoint(path: str | Path, map_location: str = "cpu") -> dict[str, Any]:
+    """``torch.load`` a checkpoint dict with errors that name the file and what is wrong
+    (missing, a directory, empty, truncated or not a PyTorch file, not a dict)."""
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"checkpoint {path} is a directory; pass the checkpoint file "
+                                "(e.g. runs/…/checkpoints/best.ckpt)")
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    if path.stat().st_size == 0:
+        raise ValueError(f"checkpoint {path} is empty (0 bytes): the run that wrote it was "
+                         "interrupted; use another checkpoint (e.g. last.ckpt) or retrain")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=False)
+    except Exception as err:  # zip/pickle errors of truncated or foreign files
+        raise ValueError(f"cannot read checkpoint {path} ({type(err).__name__}: {err}); the file "
+                         "is truncated or not a PyTorch checkpoint") from err
+    if not isinstance(ckpt, Mapping):
+        raise ValueError(f"{path} is not a privcam checkpoint (it holds a "
+                         f"{type(ckpt).__name__}, expected a dict)")
+    return dict(ckpt)
+
+
+def checkpoint_kind(ckpt: Mapping[str, Any]) -> str:
+    """What a loaded checkpoint dict is: ``training`` (end-to-end LightningModule), ``camera``
+    (save_camera), ``captioner`` (captioner only), ``attacker`` (learned attacker) or
+    ``unknown``."""
+    hparams = ckpt.get("hyper_parameters")
+    if isinstance(hparams, Mapping):
+        if "camera" in hparams:
+            return "training"
+        state = ckpt.get("state_dict")
+        if {"adv_lambda", "base_channels", "vgg_weights"} & set(hparams) or (
+            isinstance(state, Mapping) and any(str(k).startswith("generator.") for k in state)
+        ):
+            return "attacker"
+    if "camera_config" in ckpt:
+        return "camera"
+    if {"model_config", "vocab"} <= set(ckpt):
+        return "captioner"
+    if "kind" in ckpt and "hparams" in ckpt:
+        return "attacker"
+    return "unknown"
+
+
+def describe_checkpoint_kind(kind: str) -> str:
+    """A phrase for :func:`checkpoint_kind`'s answer, e.g. for an error message."""
+    return _KIND_TEXT.get(kind, _KIND_TEXT["unknown"])
 
 
 def save_camera(camera: Camera, path: str | Path) -> None:

@@ -43,6 +43,7 @@ import torch
 from . import fabrication as fab
 from . import functional as fn
 from .camera import Camera, CameraConfig, load_camera
+from .cli_errors import ArgumentParser, run_cli
 from .lens import ZernikeLens
 
 __all__ = [
@@ -254,12 +255,72 @@ def camera_from_lens_dict(data: Mapping[str, Any], source: str = "lens file") ->
         config.trainable_indices = [int(j) for j in zern["trainable_indices"]]
     config.initial_defocus_um = 0.0
     config.init_std_um = 0.0
-    return Camera(config)
+    camera = Camera(config)
+    _check_copies_agree(data, camera, source)
+    return camera
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, (list, tuple)) or isinstance(b, (list, tuple)):
+        return (isinstance(a, (list, tuple)) and isinstance(b, (list, tuple))
+                and len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True)))
+    if a is None or b is None:
+        return a is None and b is None
+    if isinstance(a, str) or isinstance(b, str):
+        return str(a) == str(b)
+    try:
+        return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-12)
+    except (TypeError, ValueError):
+        return False
+
+
+def _check_copies_agree(data: Mapping[str, Any], camera: Camera, source: str) -> None:
+    """lens.json repeats the physical parameters at the top level for readers; privcam builds the
+    camera from ``camera_config``. A file whose copies disagree (one was edited) is refused."""
+    lens = _lens_of(camera)
+    base = data.get("base_lens") if isinstance(data.get("base_lens"), Mapping) else {}
+    material = data.get("material") if isinstance(data.get("material"), Mapping) else {}
+    copies = {
+        "wavelengths_nm": (data.get("wavelengths_nm"), list(lens.wavelengths_nm)),
+        "pupil_grid": (data.get("pupil_grid"), lens.pupil_grid),
+        "pupil_pitch_um": (data.get("pupil_pitch_um"), lens.pupil_pitch_um),
+        "sensor_distance_mm": (data.get("sensor_distance_mm"), lens.sensor_distance_mm),
+        "object_distance_mm": (data.get("object_distance_mm"), lens.object_distance_mm),
+        "sensor_pitch_um": (data.get("sensor_pitch_um"), lens.sensor_pitch_um),
+        "psf_size_px": (data.get("psf_size_px"), lens.psf_size_px),
+        "fabrication_tolerance_um": (data.get("fabrication_tolerance_um"),
+                                     lens.fabrication_tolerance_um),
+        "base_lens.enabled": (base.get("enabled"), lens.base_lens),
+        "base_lens.focal_length_mm": (base.get("focal_length_mm"), lens.focal_length_mm),
+        "base_lens.design_wavelength_nm": (base.get("design_wavelength_nm"),
+                                           lens.design_wavelength_nm),
+        "material.name": (material.get("name"), lens.material.name),
+        "material.constant_index": (material.get("constant_index"),
+                                    lens.material.constant_index),
+    }
+    present = {"object_distance_mm", "sensor_pitch_um", "base_lens.focal_length_mm",
+               "material.constant_index"}  # may legitimately be null: compare when the key exists
+    for key, (given, built) in copies.items():
+        head, _, tail = key.partition(".")
+        block = data if not tail else (base if head == "base_lens" else material)
+        if (tail or head) not in block:
+            continue  # hand-written files may leave the copies out
+        if given is None and key not in present:
+            continue
+        if not _same(given, built):
+            raise _fail(
+                source,
+                f"top-level {key}={given!r} disagrees with camera_config, from which privcam "
+                f"builds the lens ({built!r}); edit camera_config (and the copy) or restore the "
+                "exported value",
+            )
 
 
 def load_lens_json(path: str | Path) -> Camera:
     """Rebuild the exported camera from a ``lens.json`` (or a hand-written coefficients file)."""
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"coefficients file {path} is a directory; pass its lens.json")
     if not path.is_file():
         raise FileNotFoundError(f"coefficients file {path} does not exist")
     try:
@@ -544,6 +605,9 @@ def export_lens(
             f"output folder {out} already exists; pass --overwrite (overwrite=True) to replace "
             "it, or choose another --out"
         )
+    if out.exists():
+        _check_replaceable(out)
+    _check_finite(lens, source or "camera")
     levels = [int(v) for v in levels]
     bad = [v for v in levels if v < 2 or v > 65536]
     if bad:
@@ -582,6 +646,10 @@ def export_lens(
         (tmp / "summary.json").write_text(
             json.dumps(summary, indent=2, ensure_ascii=False), encoding="utf-8"
         )
+        (tmp / MARKER).write_text(
+            json.dumps({"schema": "privcam.export", "files": summary.get("files", [])}),
+            encoding="utf-8",
+        )
         if out.exists():
             old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
             os.replace(out, old)
@@ -600,6 +668,54 @@ def export_lens(
         camera.train(was_training)
     log.info("exported lens to %s in %.1f s", out, summary["seconds"])
     return summary
+
+
+MARKER = ".privcam-export"
+
+
+def _check_replaceable(out: Path) -> None:
+    """``--overwrite`` replaces only a folder that an export wrote, holding nothing else."""
+    listed: list[str] | None = None
+    try:
+        if (out / MARKER).is_file():
+            listed = list(json.loads((out / MARKER).read_text(encoding="utf-8"))["files"])
+        elif (out / "summary.json").is_file() and (out / "lens.json").is_file():  # older exports
+            lens_doc = json.loads((out / "lens.json").read_text(encoding="utf-8"))
+            if lens_doc.get("schema") == SCHEMA:
+                listed = list(json.loads((out / "summary.json").read_text(encoding="utf-8"))
+                              ["files"])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        listed = None
+    if listed is None:
+        raise FileExistsError(
+            f"--out {out} exists and was not written by optics.export (no {MARKER} marker); "
+            "--overwrite only replaces earlier exports. Choose another --out or move the folder "
+            "away yourself"
+        )
+    extra = sorted(p.name for p in out.iterdir() if p.name not in {*listed, MARKER})
+    if extra:
+        raise FileExistsError(
+            f"--out {out} is an earlier export but also holds files it did not write "
+            f"({', '.join(extra[:5])}{' ...' if len(extra) > 5 else ''}); --overwrite would "
+            "lose them. Move them out or choose another --out"
+        )
+
+
+def _check_finite(lens: ZernikeLens, source: str) -> None:
+    """Refuse a lens with NaN/inf coefficients (e.g. from a run whose loss diverged)."""
+    coeffs = lens.coefficients_um().detach().double().cpu().numpy()
+    bad = [j + 1 for j in np.flatnonzero(~np.isfinite(coeffs))]
+    if bad:
+        shown = ", ".join(f"Z{j}={coeffs[j - 1]}" for j in bad[:5])
+        raise ValueError(
+            f"{source}: the lens is not finite ({len(bad)} Zernike coefficient(s): {shown}"
+            f"{' ...' if len(bad) > 5 else ''}); the training run that wrote it diverged. "
+            "Export an earlier checkpoint"
+        )
+    for name, tensor in lens.state_dict().items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise ValueError(f"{source}: lens tensor {name} holds NaN/inf; the training run "
+                             "that wrote it diverged. Export an earlier checkpoint")
 
 
 def _export_into(
@@ -990,7 +1106,7 @@ def _optional_float(text: str) -> float | None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog="python -m optics.export",
         description="Export a learned privcam lens for fabrication (see optics/export.py).",
     )
@@ -1032,29 +1148,31 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m optics.export ...``: bad input gives one line ``error: ...`` (exit 2);
+    ``--debug`` or ``PRIVCAM_DEBUG=1`` shows the traceback."""
+    return run_cli(_main, argv)
+
+
+def _main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        if args.ckpt is not None:
-            camera, source = load_camera(args.ckpt), str(args.ckpt)
-        else:
-            camera, source = load_lens_json(args.coefficients), str(args.coefficients)
-        summary = export_lens(
-            camera,
-            args.out,
-            levels=args.levels,
-            wrap_levels=args.wrap_levels,
-            monte_carlo=args.monte_carlo,
-            tolerance_um=args.tolerance_um,
-            limits=ProcessLimits(args.max_sag_um, args.max_slope_deg, args.min_feature_um),
-            overwrite=args.overwrite,
-            quick=args.quick,
-            seed=args.seed,
-            source=source,
-        )
-    except (ValueError, FileNotFoundError, FileExistsError, TypeError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    if args.ckpt is not None:
+        camera, source = load_camera(args.ckpt), str(args.ckpt)
+    else:
+        camera, source = load_lens_json(args.coefficients), str(args.coefficients)
+    summary = export_lens(
+        camera,
+        args.out,
+        levels=args.levels,
+        wrap_levels=args.wrap_levels,
+        monte_carlo=args.monte_carlo,
+        tolerance_um=args.tolerance_um,
+        limits=ProcessLimits(args.max_sag_um, args.max_slope_deg, args.min_feature_um),
+        overwrite=args.overwrite,
+        quick=args.quick,
+        seed=args.seed,
+        source=source,
+    )
     print(f"exported {source} → {summary['out_dir']} in {summary['seconds']:.1f} s")
     print(
         f"PV {summary['peak_to_valley_um']:.3f} µm, max slope {summary['max_slope_deg']:.2f}°, "

@@ -418,8 +418,19 @@ def test_existing_output_needs_overwrite(tmp_path, capsys, small_lens_kwargs):
     assert main(args) == 2
     assert "--overwrite" in capsys.readouterr().err
     assert (out / "old.txt").exists() and not (out / "lens.json").exists()
-    assert main([*args, "--overwrite"]) == 0
-    assert (out / "lens.json").exists() and not (out / "old.txt").exists()
+    # issue 14 (5): --overwrite never replaces a folder that an export did not write
+    assert main([*args, "--overwrite"]) == 2
+    assert "not written by optics.export" in capsys.readouterr().err
+    assert (out / "old.txt").read_text() == "keep me"
+    (out / "old.txt").unlink()
+    out.rmdir()
+    assert main(args) == 0
+    (out / "lens.json").write_text("edited")
+    assert main([*args, "--overwrite"]) == 0  # an earlier export is replaced
+    assert (out / "lens.json").read_text() != "edited"
+    (out / "notes.txt").write_text("mine")  # ... unless it also holds the user's files
+    assert main([*args, "--overwrite"]) == 2
+    assert "notes.txt" in capsys.readouterr().err and (out / "notes.txt").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
@@ -436,6 +447,7 @@ def test_failure_leaves_nothing_half_written(tmp_path, monkeypatch, small_lens_k
     # an existing export survives a failed --overwrite untouched
     (tmp_path / "o").mkdir()
     (tmp_path / "o" / "lens.json").write_text("{}")
+    (tmp_path / "o" / export_mod.MARKER).write_text('{"files": ["lens.json"]}')  # an export's
     with pytest.raises(RuntimeError, match="disk full"):
         export_lens(camera, tmp_path / "o", levels=(4,), quick=True, overwrite=True)
     assert (tmp_path / "o" / "lens.json").read_text() == "{}"
