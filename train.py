@@ -41,6 +41,7 @@ from captioning.data import (
     read_json,
 )
 from captioning.decoder import caption_loss, doubly_stochastic_loss
+from captioning.grounding import grounding_scores
 from captioning.metrics import fast_scores, score_captions
 from captioning.model import Captioner, CaptionerConfig
 from captioning.vocab import Vocabulary
@@ -178,6 +179,14 @@ class CaptionDataModule(L.LightningDataModule):
     def references(self, split: str) -> dict[int, list[str]]:
         return self._dataset(split).references
 
+    def scenes(self, split: str) -> dict[int, dict[str, Any]]:
+        """image id -> ground-truth ``scene`` (embedded data set only; empty otherwise)."""
+        return {
+            r.image_id: r.info()["scene"]
+            for r in self._dataset(split).records
+            if "scene" in r.info()
+        }
+
     def _loader(self, split: str, train: bool) -> torch.utils.data.DataLoader:
         workers = self.hparams.num_workers
         return torch.utils.data.DataLoader(
@@ -249,6 +258,12 @@ class PrivacyCaptioner(L.LightningModule):
         lr_encoder, lr_decoder: published 1e-4 and 5e-4.
         scheduler: "cosine" (to 0 over the run, after warmup_steps) or "constant".
         val_beam_size: beam for validation captions (1 = greedy, fast); test_beam_size for test.
+        blind: the captioner sees a constant grey image instead of the capture: the language
+            prior alone, the baseline every caption metric is read against (use with the
+            ``ideal`` preset; the optics are not trained).
+        init_from: a training checkpoint (``…/best.ckpt``) whose captioner weights start this
+            run (same vocabulary and captioner sizes): e.g. every lens preset starts from the
+            ideal camera's captioner, so the lens is trained by a captioner that already sees.
     """
 
     def __init__(
@@ -289,6 +304,8 @@ class PrivacyCaptioner(L.LightningModule):
         test_beam_size: int = 3,
         max_decode_len: int = 20,
         log_images: int = 8,
+        blind: bool = False,
+        init_from: str | None = None,
     ) -> None:
         super().__init__()
         for name in (
@@ -383,6 +400,10 @@ class PrivacyCaptioner(L.LightningModule):
                 )
             self.vocab = dm.vocab
         self.captioner.vocab = self.vocab
+        # in setup, not __init__: a resumed run's checkpoint is restored after this, and
+        # load_from_checkpoint (evaluation) never calls it, so the file may be gone by then
+        if stage == "fit" and self.hparams.get("init_from"):
+            load_captioner_weights(self.captioner, self.hparams.init_from)
 
     def on_fit_start(self) -> None:
         log_dir = self.trainer.log_dir  # a collective under DDP: every rank must ask
@@ -436,6 +457,10 @@ class PrivacyCaptioner(L.LightningModule):
             return self.camera.capture(images.float(), generator)
 
     def cnn_input(self, captured: torch.Tensor) -> torch.Tensor:
+        """Captures (B, 3, H, W) → CNN input (B, 3, S, S): resized, or grey when blind."""
+        if self.hparams.get("blind", False):
+            size = self.hparams.cnn_input_size or captured.shape[-1]
+            return captured.new_full((captured.shape[0], 3, size, size), 0.5)
         size = self.hparams.cnn_input_size
         if size is None or (captured.shape[-1] == size and captured.shape[-2] == size):
             return captured
@@ -449,7 +474,10 @@ class PrivacyCaptioner(L.LightningModule):
         x = self.cnn_input(captured)
         if self.hparams.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        logits, alphas = self.captioner(x, batch.captions, batch.caption_to_image)
+        caption_to_image = batch.caption_to_image
+        if self.hparams.get("blind", False):  # every image is the same grey: encode it once
+            x, caption_to_image = x[:1], torch.zeros_like(caption_to_image)
+        logits, alphas = self.captioner(x, batch.captions, caption_to_image)
         targets = batch.captions[:, 1:]
         ce = caption_loss(logits, targets, Vocabulary.pad_id)
         dsr = doubly_stochastic_loss(alphas, targets != Vocabulary.pad_id)
@@ -585,6 +613,10 @@ class PrivacyCaptioner(L.LightningModule):
             scores = {k: v for k, v in score_captions(refs, candidates).items() if v is not None}
         metrics = {f"{stage}/{k}": 100.0 * v for k, v in scores.items()}
         metrics[f"{stage}/CIDEr"] = metrics.get(f"{stage}/CIDEr-D", 0.0)
+        scenes = self.trainer.datamodule.scenes(split)
+        if scenes:  # embedded data set: does the caption name what is in the image?
+            grounding = grounding_scores(scenes, candidates)
+            metrics.update({f"{stage}/{k}": v for k, v in grounding.items() if v is not None})
         ssim = torch.tensor([o["ssim"] for o in per_image.values()], dtype=torch.float64)
         psnr = torch.tensor([o["psnr"] for o in per_image.values()], dtype=torch.float64)
         metrics.update(
@@ -688,6 +720,30 @@ class PrivacyCaptioner(L.LightningModule):
         }
 
 
+def load_captioner_weights(captioner: Captioner, ckpt: str | Path) -> None:
+    """Copy the captioner weights of a training checkpoint into ``captioner`` (same sizes)."""
+    path = Path(ckpt)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"model.init_from: checkpoint {path} not found (expected runs/…/checkpoints/best.ckpt)"
+        )
+    state = torch.load(path, map_location="cpu", weights_only=False).get("state_dict", {})
+    prefix = "captioner."
+    weights = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+    if not weights:
+        raise ValueError(f"model.init_from: {path} holds no captioner weights (not a privcam "
+                         "training checkpoint)")
+    try:
+        captioner.load_state_dict(weights)
+    except RuntimeError as err:
+        raise ValueError(
+            f"model.init_from: the captioner in {path} does not fit this model's captioner "
+            f"settings or vocabulary (train both on the same data with the same sizes): "
+            f"{str(err).splitlines()[0]}"
+        ) from err
+    log.info("captioner initialised from %s", path)
+
+
 def image_quality(
     captured: torch.Tensor, original: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -735,7 +791,38 @@ def non_finite_terms(trainer: L.Trainer) -> list[str]:
 # ============================================================================ CLI
 
 
-# ============================================================================ CLI
+class EpochProgress(L.Callback):
+    """One log line per finished epoch (used when the progress bar is off, e.g. in `make
+    demo` or a batch job): epoch, train loss, the headline validation metrics, time, ETA."""
+
+    KEYS = ("val/grounding_f1", "val/CIDEr-D", "val/wiener_ssim", "val/adversary_ssim")
+
+    def __init__(self, name: str | None = None) -> None:
+        self.name = name
+        self._start = 0.0
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        import time
+
+        self._start = time.perf_counter()
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        import time
+
+        if trainer.sanity_checking or not trainer.is_global_zero:
+            return
+        done, total = trainer.current_epoch + 1, max(1, int(trainer.max_epochs or 1))
+        elapsed = time.perf_counter() - self._start
+        metrics = trainer.callback_metrics
+        parts = [f"{k.split('/', 1)[1]} {float(metrics[k]):.3g}" for k in self.KEYS if k in metrics]
+        if "train/loss" in metrics:
+            parts.insert(0, f"loss {float(metrics['train/loss']):.3g}")
+        hp = pl_module.hparams
+        name = self.name or ("blind" if hp.get("blind") else hp.get("camera", {}).get("preset"))
+        log.info(
+            "[%s] epoch %d/%d: %s · %.0f s, ETA %.0f s",
+            name, done, total, ", ".join(parts), elapsed, elapsed / done * (total - done),
+        )  # fmt: skip
 
 
 class PrivcamCLI(LightningCLI):
@@ -770,6 +857,8 @@ class PrivcamCLI(LightningCLI):
         trainer = super().instantiate_trainer(**kwargs)
         if not any(isinstance(cb, NonFiniteLossStop) for cb in trainer.callbacks):
             trainer.callbacks.append(NonFiniteLossStop())
+        if not config.get("enable_progress_bar", True):  # no bar: one line per epoch instead
+            trainer.callbacks.append(EpochProgress())
         for cb in trainer.checkpoint_callbacks:
             if cb.dirpath is None:
                 cb.dirpath = os.path.join(root, "checkpoints")

@@ -54,7 +54,13 @@ def attend(
 
 
 def doubly_stochastic_loss(alphas: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-    """Doubly stochastic attention regulariser Σ_i (1 − Σ_t α_{t,i})², mean over captions.
+    """Doubly stochastic attention regulariser Σ_i (τ − Σ_t α_{t,i})², mean over captions.
+
+    Xu et al. (2015) ask every region to receive attention τ ≥ L/R in total over a caption
+    of L steps and R regions, written with τ = 1 for their 196 regions. With τ = 1 and fewer
+    regions than steps (e.g. a 2×2 grid) the term cannot fall below (L/R − 1)²·R and only
+    adds a constant that dwarfs the caption loss, so here τ = max(1, L/R): the published form
+    whenever R ≥ L.
 
     Args:
         alphas: ``(N, T, R)`` attention weights.
@@ -63,9 +69,14 @@ def doubly_stochastic_loss(alphas: torch.Tensor, mask: torch.Tensor | None = Non
     Returns:
         scalar (multiply by λ outside).
     """
+    n, t, r = alphas.shape
     if mask is not None:
         alphas = alphas * mask.unsqueeze(-1).to(alphas.dtype)
-    return ((1.0 - alphas.float().sum(dim=1)) ** 2).sum(dim=-1).mean()
+        steps = mask.float().sum(dim=1)
+    else:
+        steps = alphas.new_full((n,), float(t))
+    tau = (steps / r).clamp_min(1.0).unsqueeze(-1)
+    return ((tau - alphas.float().sum(dim=1)) ** 2).sum(dim=-1).mean()
 
 
 def caption_loss(logits: torch.Tensor, targets: torch.Tensor, pad_id: int = 0) -> torch.Tensor:

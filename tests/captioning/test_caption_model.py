@@ -130,11 +130,16 @@ def test_attend_matches_formula() -> None:
 
 def test_doubly_stochastic_loss_by_hand() -> None:
     alphas = torch.tensor([[[0.5, 0.5], [1.0, 0.0], [0.3, 0.7]]])  # (1, T=3, R=2)
-    # all three steps: sums (1.8, 1.2) -> 0.8² + 0.2² = 0.68
-    torch.testing.assert_close(doubly_stochastic_loss(alphas), torch.tensor(0.68))
-    # last step padded: sums (1.5, 0.5) -> 0.25 + 0.25
+    # three steps over two regions: target τ = 3/2; sums (1.8, 1.2) -> 0.3² + 0.3² = 0.18
+    torch.testing.assert_close(doubly_stochastic_loss(alphas), torch.tensor(0.18))
+    # last step padded: τ = 1 (Xu et al.'s form); sums (1.5, 0.5) -> 0.25 + 0.25
     mask = torch.tensor([[1, 1, 0]])
     torch.testing.assert_close(doubly_stochastic_loss(alphas, mask), torch.tensor(0.5))
+    # more regions than steps: the published Σ_i (1 − Σ_t α)² exactly
+    wide = torch.tensor([[[0.5, 0.5, 0.0, 0.0], [0.0, 0.2, 0.8, 0.0]]])  # (1, T=2, R=4)
+    torch.testing.assert_close(
+        doubly_stochastic_loss(wide), torch.tensor(0.5**2 + 0.3**2 + 0.2**2 + 1.0)
+    )
     logits = torch.zeros(1, 3, 4)
     targets = torch.tensor([[2, 3, 0]])
     torch.testing.assert_close(caption_loss(logits, targets), torch.log(torch.tensor(4.0)))

@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import torch
 import yaml
 
 DEMO_YAML = Path(__file__).resolve().parents[2] / "configs" / "demo.yaml"
@@ -27,9 +28,10 @@ def test_demo_writes_report_and_reruns_cleanly(tiny_cli_args, tiny_data_root, tm
     argv = tiny_cli_args(tiny_data_root, tmp_path / "unused", "--model.log_images", "2")
     config = _tiny_demo_config(argv, tmp_path / "demo.yaml")
     out = tmp_path / "demo"
+    cameras = ["privacy", "blind", "ideal"]
     for _ in range(2):  # the second run replaces the first instead of adding best-v1.ckpt
         report = run_demo(
-            out, str(config), ["privacy", "ideal"], max_epochs=1, attacks=False, export=False
+            out, str(config), cameras, max_epochs=1, attacks=False, export=False, lens_epochs=1
         )
     assert sorted(p.name for p in (out / "privacy" / "checkpoints").iterdir()) == [
         "best.ckpt",
@@ -37,4 +39,13 @@ def test_demo_writes_report_and_reruns_cleanly(tiny_cli_args, tiny_data_root, tm
     ]
     assert len(list((out / "privacy").glob("version_*"))) == 1
     text = Path(report).read_text()
-    assert "| privacy |" in text and "| ideal |" in text
+    for camera in cameras:
+        assert f"| {camera} |" in text
+    assert "grounding F1" in text and "colour P" in text
+    # the lens preset started from the ideal camera's captioner; the blind one from scratch
+    hparams = torch.load(out / "privacy" / "checkpoints" / "best.ckpt", weights_only=False)[
+        "hyper_parameters"
+    ]
+    assert Path(hparams["init_from"]).parent.parent == out / "ideal"
+    blind = torch.load(out / "blind" / "checkpoints" / "best.ckpt", weights_only=False)
+    assert blind["hyper_parameters"]["blind"] and not blind["hyper_parameters"]["init_from"]

@@ -199,3 +199,42 @@ def test_module_rejects_missing_vocab():
 def test_datamodule_rejects_bad_sizes(tiny_data_root):
     with pytest.raises(ValueError, match=r"data\.batch_size"):
         CaptionDataModule(root=str(tiny_data_root), batch_size=0)
+
+
+def test_blind_captioner_ignores_the_image(build, tiny_data_root, tmp_path):
+    cli = build(tiny_data_root, tmp_path, "--model.camera.preset", "ideal", "--model.blind", "true")
+    model = cli.model.eval()
+    batch = next(iter(cli.datamodule.val_dataloader()))
+    images = batch.float_images()
+    x = model.cnn_input(images)
+    assert x.shape == (images.shape[0], 3, 64, 64) and bool((x == 0.5).all())
+    a = model.captioner.generate(model.cnn_input(images), beam_size=1).tokens
+    b = model.captioner.generate(model.cnn_input(images.flip(0)), beam_size=1).tokens
+    assert torch.equal(a, b)  # same captions whatever the images
+    model.train()
+    terms = model.losses(batch)  # one grey image encoded for every caption
+    assert torch.isfinite(terms["loss"])
+
+
+def test_init_from_starts_from_another_runs_captioner(tiny_cli_args, tiny_data_root, tmp_path):
+    from train import load_captioner_weights
+
+    first = cli_main(
+        ["fit", *tiny_cli_args(tiny_data_root, tmp_path / "a", "--model.camera.preset", "ideal",
+                               "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "2")]
+    )  # fmt: skip
+    ckpt = tmp_path / "a" / "checkpoints" / "last.ckpt"
+    trained = {k: v.clone() for k, v in first.model.captioner.state_dict().items()}
+    second = cli_main(
+        tiny_cli_args(tiny_data_root, tmp_path / "b", "--model.init_from", str(ckpt)), run=False
+    )
+    second.model.setup("fit")  # the weights are copied when fitting starts
+    for key, value in second.model.captioner.state_dict().items():
+        assert torch.equal(value, trained[key]), key
+    other = cli_main(
+        tiny_cli_args(tiny_data_root, tmp_path / "c", "--model.embed_dim", "24"), run=False
+    )
+    with pytest.raises(ValueError, match=r"model\.init_from.*does not fit"):
+        load_captioner_weights(other.model.captioner, ckpt)
+    with pytest.raises(FileNotFoundError, match=r"model\.init_from"):
+        load_captioner_weights(other.model.captioner, tmp_path / "missing.ckpt")
