@@ -19,15 +19,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
-import statistics
 import subprocess
 import sys
-import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
+from benchlib import device_name, sync, time_fn
 
 from optics import Camera
 from optics import functional as fn
@@ -72,34 +72,56 @@ class BaselinePSF(torch.nn.Module):
         return fn.psf_intensity_to_sensor(u.real.square() + u.imag.square(), self.resample_matrix)
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+def build(args: argparse.Namespace, device: torch.device, **overrides: Any) -> Camera:
+    """The benchmarked privacy camera (eval mode: no fabrication noise) on ``device``."""
+    return build_camera(device, args.grid, args.terms, args.psf, **overrides)
 
 
-def _time(fn_, device: torch.device, repeats: int) -> float:
-    fn_()  # warm-up (plans, allocator)
-    _sync(device)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn_()
-        _sync(device)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+def build_camera(
+    device: torch.device | str,
+    grid: int = 896,
+    terms: int = 350,
+    psf: int = 256,
+    **overrides: Any,
+) -> Camera:
+    """Privacy camera with a random surface that still samples correctly (max step < π), no
+    fabrication noise, in eval mode; ``overrides`` are further CameraConfig options."""
+    options = {"init_std_um": 0.002, "fabrication_tolerance_um": 0.0, **overrides}
+    camera = Camera("privacy", pupil_grid=grid, num_zernike=terms, psf_size_px=psf, **options)
+    return camera.to(device).eval()
 
 
-def build(args: argparse.Namespace, device: torch.device):
-    camera = Camera(
-        "privacy",
-        pupil_grid=args.grid,
-        num_zernike=args.terms,
-        psf_size_px=args.psf,
-        init_std_um=0.002,  # random surface that still samples correctly (max step < π)
-        fabrication_tolerance_um=0.0,
-    ).to(device)
-    camera.eval()
-    return camera
+def make_optics_steps(
+    camera: Camera, batch: int, image: int, device: torch.device | str
+) -> dict[str, Callable[[], None]]:
+    """Timed optics steps: PSF forward (no grad), PSF forward+backward, and image formation
+    (PSF + linear convolution of ``batch``×3×``image``² scenes + sensor) forward+backward."""
+    lens = camera.lens
+    weights = torch.rand(3, camera.config.psf_size_px, camera.config.psf_size_px, device=device)
+    images = torch.rand(batch, 3, image, image, device=device)
+
+    def psf_fwd() -> None:
+        with torch.no_grad():
+            lens()
+
+    def psf_fwd_bwd() -> None:
+        lens.zero_grad(set_to_none=True)
+        (lens() * weights).sum().backward()
+
+    def image_fwd_bwd() -> None:
+        camera.zero_grad(set_to_none=True)
+        captured, _ = camera.capture(images)
+        captured.mean().backward()
+
+    return {
+        "psf_forward": psf_fwd,
+        "psf_forward_backward": psf_fwd_bwd,
+        "image_formation_forward_backward": image_fwd_bwd,
+    }
+
+
+def _time(fn_: Callable[[], object], device: torch.device, repeats: int) -> float:
+    return time_fn(fn_, device, repeats=repeats, warmup=1).median_s
 
 
 def measure_times(args: argparse.Namespace) -> dict:
@@ -107,26 +129,10 @@ def measure_times(args: argparse.Namespace) -> dict:
     camera = build(args, device)
     lens = camera.lens
     weights = torch.rand(3, args.psf, args.psf, device=device)
-    images = torch.rand(args.batch, 3, args.image, args.image, device=device)
+    steps = make_optics_steps(camera, args.batch, args.image, device)
     out: dict = {}
-
-    def psf_fwd():
-        with torch.no_grad():
-            lens()
-
-    def psf_fwd_bwd():
-        lens.zero_grad(set_to_none=True)
-        (lens() * weights).sum().backward()
-
-    def image_fwd_bwd():
-        camera.zero_grad(set_to_none=True)
-        captured, _ = camera.capture(images)
-        captured.mean().backward()
-
     out["ours"] = {
-        "psf_forward_s": _time(psf_fwd, device, args.repeats),
-        "psf_forward_backward_s": _time(psf_fwd_bwd, device, args.repeats),
-        "image_formation_forward_backward_s": _time(image_fwd_bwd, device, args.repeats),
+        f"{name}_s": _time(step, device, args.repeats) for name, step in steps.items()
     }
     if not args.no_baseline:
         base = BaselinePSF(lens).to(device)
@@ -181,7 +187,7 @@ def measure_memory_child(args: argparse.Namespace) -> None:
     if args.memory_child == "baseline":
         del camera  # the baseline owns everything it uses
     (module() * weights).sum().backward()
-    _sync(device)
+    sync(device)
     if device.type == "cuda":
         peak = torch.cuda.max_memory_allocated() - start
     else:
@@ -227,9 +233,7 @@ def main(argv: list[str] | None = None) -> None:
     result = {
         "benchmark": "optics",
         "device": args.device,
-        "device_name": torch.cuda.get_device_name()
-        if args.device.startswith("cuda")
-        else platform.processor() or platform.machine(),
+        "device_name": device_name(args.device),
         "torch_threads": torch.get_num_threads(),
         "config": {
             "pupil_grid": args.grid,

@@ -6,39 +6,113 @@ loss → backward → Adam step. Reported beside bare ResNet-101 forward+backwar
 same batch and precision, so the optics' and decoder's overhead is a ratio.
 
     python benchmarks/bench_train_step.py [--device cuda] [--batch 128] [--precision bf16]
+        [--compile-captioner] [--compile-optics]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import platform
-import statistics
-import time
+from collections.abc import Callable
+from typing import Any
 
 import torch
 import torchvision
+from benchlib import device_name, measure
 
 from captioning.data import CaptionBatch
 from train import PrivacyCaptioner
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+def _autocast(device: torch.device, precision: str) -> torch.autocast:
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
 
 
-def _time(step, device: torch.device, warmup: int, steps: int) -> float:
-    for _ in range(warmup):
-        step()
-    _sync(device)
-    times = []
-    for _ in range(steps):
-        t0 = time.perf_counter()
-        step()
-        _sync(device)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+def make_full_step(
+    device: torch.device,
+    batch: int,
+    precision: str = "bf16",
+    backbone: str = "resnet101",
+    image: int = 256,
+    cnn: int = 224,
+    vocab: int = 10000,
+    channels_last: bool | None = None,
+    camera: dict[str, Any] | None = None,
+    model_kwargs: dict[str, Any] | None = None,
+    compile_captioner: bool = False,
+    compile_optics: bool = False,
+    compile_backend: str = "inductor",
+) -> Callable[[], None]:
+    """One end-to-end training step (optics → CNN → decoder → loss → backward → Adam) on a
+    fixed random batch of ``batch`` uint8 scenes (``image``²) with 5 captions each.
+
+    ``camera`` overrides the privacy preset (default: the published optics with a random
+    surface that samples correctly); ``compile_*`` wrap the captioner / the lens in
+    ``torch.compile`` (``compile_backend``)."""
+    channels_last = device.type == "cuda" if channels_last is None else channels_last
+    cam = {"preset": "privacy", "psf_size_px": image, "init_std_um": 0.002, **(camera or {})}
+    model = PrivacyCaptioner(
+        vocab_size=vocab,
+        backbone=backbone,
+        cnn_input_size=cnn,
+        channels_last=channels_last,
+        trainable_from="layer1",
+        camera=cam,
+        **(model_kwargs or {}),
+    ).to(device)
+    if channels_last:
+        model.captioner = model.captioner.to(memory_format=torch.channels_last)
+    opt = torch.optim.Adam(model.param_groups())
+    if compile_captioner:
+        model.captioner = torch.compile(model.captioner, backend=compile_backend)
+    if compile_optics and model.camera.lens is not None:
+        model.camera.lens = torch.compile(model.camera.lens, backend=compile_backend)
+    gen = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (batch, 3, image, image), dtype=torch.uint8, generator=gen)
+    captions = torch.randint(4, vocab, (batch * 5, 18), generator=gen)
+    captions[:, 0] = 1
+    captions[:, -1] = 2
+    data = CaptionBatch(
+        images, captions, torch.arange(batch).repeat_interleave(5), torch.arange(batch)
+    ).to(device)
+    autocast = _autocast(device, precision)
+
+    def full_step() -> None:
+        opt.zero_grad(set_to_none=True)
+        with autocast:
+            loss = model.losses(data)["loss"]
+        loss.backward()
+        opt.step()
+
+    return full_step
+
+
+def make_bare_step(
+    device: torch.device,
+    batch: int,
+    precision: str = "bf16",
+    backbone: str = "resnet101",
+    cnn: int = 224,
+    channels_last: bool | None = None,
+) -> Callable[[], None]:
+    """Bare torchvision ResNet forward + backward + Adam step (random weights) at ``cnn``²."""
+    channels_last = device.type == "cuda" if channels_last is None else channels_last
+    resnet = getattr(torchvision.models, backbone)().to(device)
+    x = torch.rand(batch, 3, cnn, cnn, device=device)
+    if channels_last:
+        resnet = resnet.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    ropt = torch.optim.Adam(resnet.parameters())
+    autocast = _autocast(device, precision)
+
+    def bare_step() -> None:
+        ropt.zero_grad(set_to_none=True)
+        with autocast:
+            out = resnet(x)
+        out.float().mean().backward()
+        ropt.step()
+
+    return bare_step
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -59,77 +133,58 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--image", type=int, default=256, help="scene size (PSF size)")
     p.add_argument("--cnn", type=int, default=224, help="CNN input size")
     p.add_argument("--vocab", type=int, default=10000)
+    p.add_argument("--compile-captioner", action="store_true", help="torch.compile the captioner")
+    p.add_argument("--compile-optics", action="store_true", help="torch.compile the lens")
     args = p.parse_args(argv)
     device = torch.device(args.device)
     batch = args.batch or (128 if device.type == "cuda" else 4)
     precision = args.precision or ("bf16" if device.type == "cuda" else "fp32")
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
     torch.backends.cudnn.benchmark = True
     torch.set_float32_matmul_precision("high")
 
-    model = PrivacyCaptioner(
-        vocab_size=args.vocab,
-        backbone=args.backbone,
-        cnn_input_size=args.cnn,
-        channels_last=device.type == "cuda",
-        trainable_from="layer1",
-        camera={"preset": "privacy", "psf_size_px": args.image, "init_std_um": 0.002},
-    ).to(device)
-    if device.type == "cuda":
-        model = model.to(memory_format=torch.channels_last)
-    opt = torch.optim.Adam(model.param_groups())
-    gen = torch.Generator().manual_seed(0)
-    images = torch.randint(
-        0, 256, (batch, 3, args.image, args.image), dtype=torch.uint8, generator=gen
+    full = measure(
+        make_full_step(
+            device,
+            batch,
+            precision,
+            args.backbone,
+            args.image,
+            args.cnn,
+            args.vocab,
+            compile_captioner=args.compile_captioner,
+            compile_optics=args.compile_optics,
+        ),
+        device,
+        batch,
+        repeats=args.steps,
+        warmup=args.warmup,
     )
-    captions = torch.randint(4, args.vocab, (batch * 5, 18), generator=gen)
-    captions[:, 0] = 1
-    captions[:, -1] = 2
-    data = CaptionBatch(
-        images, captions, torch.arange(batch).repeat_interleave(5), torch.arange(batch)
-    ).to(device)
-
-    def full_step() -> None:
-        opt.zero_grad(set_to_none=True)
-        with autocast:
-            loss = model.losses(data)["loss"]
-        loss.backward()
-        opt.step()
-
-    resnet = getattr(torchvision.models, args.backbone)().to(device)
-    if device.type == "cuda":
-        resnet = resnet.to(memory_format=torch.channels_last)
-    ropt = torch.optim.Adam(resnet.parameters())
-    x = torch.rand(batch, 3, args.cnn, args.cnn, device=device)
-    if device.type == "cuda":
-        x = x.contiguous(memory_format=torch.channels_last)
-
-    def bare_step() -> None:
-        ropt.zero_grad(set_to_none=True)
-        with autocast:
-            out = resnet(x)
-        out.float().mean().backward()
-        ropt.step()
-
-    t_full = _time(full_step, device, args.warmup, args.steps)
-    t_bare = _time(bare_step, device, args.warmup, args.steps)
+    bare = measure(
+        make_bare_step(device, batch, precision, args.backbone, args.cnn),
+        device,
+        batch,
+        repeats=args.steps,
+        warmup=args.warmup,
+    )
     print(
         json.dumps(
             {
                 "benchmark": "train_step",
                 "device": args.device,
-                "device_name": torch.cuda.get_device_name()
-                if device.type == "cuda"
-                else platform.processor() or platform.machine(),
+                "device_name": device_name(device),
                 "torch_threads": torch.get_num_threads(),
                 "precision": precision,
                 "batch": batch,
                 "backbone": args.backbone,
-                "full_step_images_per_s": batch / t_full,
-                "bare_resnet_images_per_s": batch / t_bare,
-                "full_over_bare": t_bare / t_full,
-                "full_step_s": t_full,
-                "bare_step_s": t_bare,
+                "compile_captioner": args.compile_captioner,
+                "compile_optics": args.compile_optics,
+                "full_step_images_per_s": full["images_per_s"],
+                "bare_resnet_images_per_s": bare["images_per_s"],
+                "full_over_bare": bare["step_s"] / full["step_s"],
+                "full_step_s": full["step_s"],
+                "bare_step_s": bare["step_s"],
+                "full_peak_memory_gib": full["peak_memory_gib"],
+                "bare_peak_memory_gib": bare["peak_memory_gib"],
             }
         )
     )
