@@ -36,14 +36,19 @@ def test_privacy_lens_attacks_and_report(tmp_path, small_camera):
         small_camera,
         "embedded",
         tmp_path,
-        "wiener,wiener_exact",
+        "wiener,wiener_exact,wiener_unet",
         image_size=32,
         max_images=9,
         detect_faces=False,
         seed=1,
+        epochs=1,
+        wiener_unet_kwargs={"base_channels": 4, "depth": 2},
     )
     rows = {r["name"]: r for r in result["rows"]}
     assert rows["wiener"]["ssim"]["mean"] > rows["captured"]["ssim"]["mean"]
+    # the non-blind learned attacker starts from the attacker's own Wiener K
+    assert result["learned"]["wiener_unet"]["kind"] == "wiener_unet"
+    assert rows["wiener_unet"]["converged"] is None  # 6 pairs: nothing held out
     assert rows["wiener_oracle"]["ssim"]["mean"] >= rows["wiener"]["ssim"]["mean"] - 1e-6
     saved = json.loads((tmp_path / "attack_results.json").read_text())
     assert saved["settings"]["psf_shape"] == [3, 32, 32]
