@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 export MALLOC_MMAP_THRESHOLD_ ?= 1073741824
 export MALLOC_TRIM_THRESHOLD_ ?= 4294967296
 
-.PHONY: venv demo test lint bench clean
+.PHONY: venv demo test lint bench bench-input gpu-check clean
 
 venv: $(STAMP)
 
@@ -35,6 +35,15 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/bench_optics.py
 	$(PY) benchmarks/bench_attacks.py
+
+bench-input: $(STAMP)
+	$(PY) benchmarks/bench_input.py
+
+# One-shot GPU readiness check (one JSON line, exit 1 on a failed check). On a GPU box set a CUDA
+# TORCH_SPEC (README: "GPU boxes"); on CPU: make gpu-check GPU_CHECK_ARGS="--device cpu --tiny".
+GPU_CHECK_ARGS ?=
+gpu-check: $(STAMP)
+	$(PY) benchmarks/gpu_check.py --out runs/gpu_check.json $(GPU_CHECK_ARGS)
 
 clean:
 	rm -rf runs .pytest_cache

@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     b = args.batch
 
     def timed(fn: Callable[[], None]) -> float:
-        return time_fn(fn, device, repeats=args.steps, warmup=args.warmup).median_s
+        return time_fn(fn, device, repeats=args.steps, warmup=args.warmup).mean_s
 
     t_train = timed(steps.train_step)
     t_beam = timed(steps.beam_step)

@@ -121,7 +121,7 @@ def make_optics_steps(
 
 
 def _time(fn_: Callable[[], object], device: torch.device, repeats: int) -> float:
-    return time_fn(fn_, device, repeats=repeats, warmup=1).median_s
+    return time_fn(fn_, device, repeats=repeats).mean_s
 
 
 def measure_times(args: argparse.Namespace) -> dict:

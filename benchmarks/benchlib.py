@@ -3,36 +3,35 @@
 Imported by the ``bench_*.py`` scripts and by ``gpu_check.py`` (they run as scripts, so the
 ``benchmarks/`` folder is on ``sys.path``; tests add it themselves).
 
-``time_fn`` runs ``warmup`` untimed calls, then ``repeats`` timed blocks of ``number`` calls
-each with :class:`torch.utils.benchmark.Timer`, whose timer synchronises the accelerator
-before reading the clock, so asynchronous CUDA work is inside the measurement.
+``time_fn`` times ``repeats`` calls as one block with :class:`torch.utils.benchmark.Timer`,
+whose clock synchronises the accelerator before it is read, so asynchronous CUDA work is
+inside the measurement.
 """
 
 from __future__ import annotations
 
 import platform
-import statistics
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import torch
 import torch.utils.benchmark as tbench
 
-__all__ = ["Timing", "device_name", "measure", "peak_memory_gib", "sync", "time_fn"]
+__all__ = ["Timing", "device_name", "measure", "sync", "time_fn"]
+
+TIMER_WARMUP = 2  # untimed calls torch.utils.benchmark.Timer.timeit makes before timing
 
 
 @dataclass(frozen=True)
 class Timing:
-    """Seconds per call: median and minimum over the timed blocks, and every block's value."""
+    """Mean seconds per call over ``number`` timed calls (after ``warmup`` untimed ones)."""
 
-    median_s: float
-    min_s: float
-    times_s: tuple[float, ...]
+    mean_s: float
+    number: int
+    warmup: int
 
-    def to_dict(self) -> dict[str, float | list[float]]:
-        out = asdict(self)
-        out["times_s"] = list(self.times_s)
-        return out
+    def to_dict(self) -> dict[str, float | int]:
+        return asdict(self)
 
 
 def sync(device: torch.device | str) -> None:
@@ -54,35 +53,18 @@ def time_fn(
     fn: Callable[[], object],
     device: torch.device | str,
     repeats: int = 5,
-    warmup: int = 1,
-    number: int = 1,
+    warmup: int = 2,
 ) -> Timing:
-    """Time ``fn()`` with torch.utils.benchmark.Timer: ``warmup`` untimed calls (plans,
-    allocator, cudnn autotuning), then ``repeats`` blocks of ``number`` calls."""
-    if repeats < 1 or number < 1 or warmup < 0:
-        raise ValueError(
-            f"repeats and number must be >= 1 and warmup >= 0, got {repeats}, {number}, {warmup}"
-        )
-    for _ in range(warmup):
+    """Mean seconds per call of ``fn()`` over ``repeats`` calls, timed as one block by
+    ``torch.utils.benchmark.Timer.timeit`` (which itself runs 2 untimed calls first: plans,
+    allocator, cudnn autotuning; ``warmup`` > 2 adds more)."""
+    if repeats < 1 or warmup < 0:
+        raise ValueError(f"repeats must be >= 1 and warmup >= 0, got {repeats}, {warmup}")
+    for _ in range(max(0, warmup - TIMER_WARMUP)):
         fn()
     sync(device)
-    timer = tbench.Timer(stmt="fn()", globals={"fn": fn})
-    times = tuple(timer.timeit(number).median for _ in range(repeats))
-    return Timing(statistics.median(times), min(times), times)
-
-
-def peak_memory_gib(fn: Callable[[], object], device: torch.device | str) -> float | None:
-    """Peak CUDA memory allocated (GiB, everything live included) while running ``fn()`` once;
-    None on CPU."""
-    device = torch.device(device)
-    if device.type != "cuda":
-        fn()
-        return None
-    sync(device)
-    torch.cuda.reset_peak_memory_stats(device)
-    fn()
-    sync(device)
-    return torch.cuda.max_memory_allocated(device) / 2**30
+    measurement = tbench.Timer(stmt="fn()", globals={"fn": fn}).timeit(repeats)
+    return Timing(measurement.mean, repeats, max(warmup, TIMER_WARMUP))
 
 
 def measure(
@@ -90,15 +72,16 @@ def measure(
     device: torch.device | str,
     items: int,
     repeats: int = 5,
-    warmup: int = 1,
+    warmup: int = 2,
 ) -> dict[str, float | None]:
-    """Throughput record of one step that processes ``items`` images: images/s (from the
-    median), seconds per step and peak CUDA memory (GiB; None on CPU)."""
-    peak = peak_memory_gib(fn, device)  # doubles as the first warm-up call
-    t = time_fn(fn, device, repeats=repeats, warmup=max(0, warmup - 1))
-    return {
-        "images_per_s": items / t.median_s,
-        "step_s": t.median_s,
-        "step_min_s": t.min_s,
-        "peak_memory_gib": peak,
-    }
+    """Throughput record of one step that processes ``items`` images: images/s, seconds per
+    step (mean of ``repeats``) and the peak CUDA memory (GiB, everything live included) over
+    the warm-up and timed calls; None on CPU."""
+    device = torch.device(device)
+    cuda = device.type == "cuda"
+    if cuda:
+        sync(device)
+        torch.cuda.reset_peak_memory_stats(device)
+    t = time_fn(fn, device, repeats=repeats, warmup=warmup)
+    peak = torch.cuda.max_memory_allocated(device) / 2**30 if cuda else None
+    return {"images_per_s": items / t.mean_s, "step_s": t.mean_s, "peak_memory_gib": peak}

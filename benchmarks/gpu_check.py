@@ -526,6 +526,7 @@ def main(argv: list[str] | None = None) -> int:
     result = run_check(args)
     text = json.dumps(result)
     if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(text + "\n")
     print(text)
     return 0 if result["ok"] else 1
