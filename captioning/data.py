@@ -37,6 +37,7 @@ import json
 import logging
 import os
 import sys
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -481,6 +482,7 @@ def prepare_split(
     tmp_path = out_dir / f".{split}_images.npy.tmp-{tag}"
     final_tmp = out_dir / f".{split}_images.npy.tmp-{tag}-final"
     fingerprint = records_fingerprint(records, size)
+    start = time.perf_counter()
     try:
         arr = np.lib.format.open_memmap(tmp_path, mode="w+", dtype=np.uint8,
                                         shape=(len(records), 3, size, size))
@@ -517,6 +519,9 @@ def prepare_split(
         logger.warning("%s: skipped %d corrupt or missing image(s) of %d: %s", split,
                        len(skipped), len(records), ", ".join(skipped[:10])
                        + (" ..." if len(skipped) > 10 else ""))
+    seconds = time.perf_counter() - start
+    logger.info("%s: %d images prepared at %d² in %.1f s (%.0f images/s)", split, len(records),
+                size, seconds, len(records) / max(seconds, 1e-9))
     return index_path
 
 
