@@ -71,3 +71,26 @@ def test_environment_installs_the_project_and_a_cuda_torch():
     required = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"]
     version = tuple(int(v) for v in python.split("=")[-1].split("."))
     assert version >= tuple(int(v) for v in required.lstrip(">=").split("."))
+
+
+def test_weights_enum_resolves_offline_from_torch_home(tmp_path, monkeypatch):
+    """README: a torchvision `.pth` put in $TORCH_HOME/hub/checkpoints/<file name of the weights
+    enum's url> is what `--model.weights IMAGENET1K_V1` loads, without a download."""
+    import torch
+    import torchvision
+
+    from captioning.encoder import build_resnet
+
+    url = torchvision.models.get_model_weights("resnet18")["IMAGENET1K_V1"].url
+    checkpoints = tmp_path / "hub" / "checkpoints"
+    checkpoints.mkdir(parents=True)
+    state = torchvision.models.resnet18(weights=None).state_dict()
+    torch.save(state, checkpoints / url.rsplit("/", 1)[-1])
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+
+    def no_download(*args, **kwargs):
+        raise AssertionError("tried to download the weights")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", no_download)
+    model = build_resnet("resnet18", "IMAGENET1K_V1")
+    assert torch.equal(model.conv1.weight, state["conv1.weight"])
