@@ -188,7 +188,12 @@ class CaptionDataModule(L.LightningDataModule):
         }
 
     def _loader(self, split: str, train: bool) -> torch.utils.data.DataLoader:
-        workers = self.hparams.num_workers
+        # more worker processes than usable CPUs only adds contention (benchmarks/bench_input.py:
+        # 8 workers on 2 cores cost ~30 % more CPU per image than 2)
+        workers = min(self.hparams.num_workers, available_cpus())
+        if workers < self.hparams.num_workers and train:
+            log.info("data.num_workers=%d capped at the %d CPUs this process may use",
+                     self.hparams.num_workers, workers)
         return torch.utils.data.DataLoader(
             self._dataset(split),
             batch_size=self.hparams.batch_size if train else self.hparams.eval_batch_size,
@@ -208,6 +213,13 @@ class CaptionDataModule(L.LightningDataModule):
 
     def test_dataloader(self) -> torch.utils.data.DataLoader:
         return self._loader(self.test_split, False)
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on (its affinity mask, e.g. a cgroup/SLURM allocation)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
 
 
 def _generate_embedded(root: Path, train: int, val: int, test: int, size: int, seed: int) -> None:

@@ -171,6 +171,8 @@ def measure_loader(dm: CaptionDataModule, epochs: int = 3) -> dict[str, float]:
         "cpu_ms_per_image": 1e3 * cpu / steady,
         "cpu_bound_images_per_s": cores * steady / cpu,
         "batches_per_epoch": counts[0] // dm.hparams.batch_size,
+        "num_workers": dm.hparams.num_workers,
+        "effective_workers": loader.num_workers,
         "epochs": epochs,
     }
 

@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from train import CaptionDataModule, available_cpus
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
 import bench_input
@@ -28,6 +30,9 @@ def test_synthetic_coco_is_prepared_by_the_data_module(tmp_path):
     assert loader["cpu_ms_per_image"] > 0
     arr = np.load(root / "prepared_16" / "train_images.npy", mmap_mode="r")
     assert arr.shape == (12, 3, 16, 16) and arr.dtype == np.uint8
+    # more workers than usable CPUs are capped (they only add contention)
+    dm = CaptionDataModule(str(root), image_size=16, batch_size=4, num_workers=1000)
+    assert dm.train_dataloader().num_workers == available_cpus() < 1000
 
 
 def test_shipped_settings_are_the_coco_config():
