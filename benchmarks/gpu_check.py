@@ -9,6 +9,9 @@ Checks (a failure makes the exit status 1; the JSON lists it under ``failed``):
   PSF 256²; no noise, no quantisation) on ``--device`` against the same camera on CPU, float32:
   PSF max |Δ| ≤ 1e-4 · max PSF, captured image max |Δ| ≤ 1e-4 (images in [0, 1]), gradient of
   a fixed weighted sum of the captures w.r.t. the Zernike coefficients, relative L2 ≤ 1e-3.
+  Scale: two float32 implementations on CPU (``bench_optics``'s baseline, with other FFT
+  sizes, against ours) agree to 7e-8 of the PSF peak and 4e-7 on the captures, so the
+  tolerances leave > 100x room for cuFFT round-off and still catch any real discrepancy.
   On ``--device cpu`` both sides are CPU (the code path is exercised, the numbers are 0).
 * ``fit_bf16``: ``train.py fit --config configs/coco_privacy.yaml`` (bf16-mixed, ResNet-101 with
   random weights, channels-last) for ``fit_steps`` steps on a generated COCO-style data set of
@@ -426,20 +429,32 @@ def measure_workers(
 
 
 def _section(results: dict[str, Any], name: str, fn: Callable[[], dict[str, Any]]) -> None:
+    """Run one section; an exception becomes ``{"ok": false, "error": ...}``; time it."""
+    t0 = time.perf_counter()
     try:
         results[name] = fn()
     except Exception as err:
         results[name] = {"ok": False, "error": f"{type(err).__name__}: {str(err)[:2000]}"}
+    results[name]["seconds_total"] = time.perf_counter() - t0
 
 
 def run_check(args: argparse.Namespace) -> dict[str, Any]:
     """Every section; returns the JSON summary (``ok`` false if any check failed)."""
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise SystemExit(
-            "--device cuda: torch.cuda.is_available() is False (CPU-only torch "
-            "build or no driver); install a CUDA build (README: GPU boxes)"
+        error = (
+            f"--device {device}: torch.cuda.is_available() is False (torch {torch.__version__}, "
+            f"CUDA {torch.version.cuda}: a CPU-only build, or no driver/GPU visible); install a "
+            "CUDA build (README: Setting up a GPU box) or run with --device cpu --tiny"
         )
+        return {
+            "gpu_check": 1,
+            "device": str(device),
+            "torch": torch.__version__,
+            "checks": {"cuda_available": {"ok": False, "error": error}},
+            "failed": ["cuda_available"],
+            "ok": False,
+        }
     sizes = TINY if args.tiny else FULL
     torch.backends.cudnn.benchmark = True
     torch.set_float32_matmul_precision("high")
@@ -456,7 +471,9 @@ def run_check(args: argparse.Namespace) -> dict[str, Any]:
     checks: dict[str, Any] = {}
     work = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="privcam_gpu_"))
     try:
-        data = make_fit_data(work / "coco", sizes)
+        data = work / "coco"
+        if not {"fit", "workers"} <= set(args.skip):
+            make_fit_data(data, sizes)
         if "parity" not in args.skip:
             _section(checks, "optics_parity", lambda: check_optics_parity(device, sizes))
             _free(device)

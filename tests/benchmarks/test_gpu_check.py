@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
 SCRIPTS = sorted(p.stem for p in BENCH.glob("*.py") if p.stem != "benchlib")
@@ -130,3 +131,12 @@ def test_gpu_check_reports_a_failed_check(tmp_path, monkeypatch, capsys):
     result = json.loads(capsys.readouterr().out)
     assert code == 1 and result["failed"] == ["optics_parity"]
     assert "simulated CUDA mismatch" in result["checks"]["optics_parity"]["error"]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-CUDA message")
+def test_gpu_check_without_cuda_says_so(capsys):
+    gpu_check = _import("gpu_check")
+    assert gpu_check.main(["--device", "cuda"]) == 1
+    result = json.loads(capsys.readouterr().out)
+    assert result["failed"] == ["cuda_available"]
+    assert "--device cpu --tiny" in result["checks"]["cuda_available"]["error"]
