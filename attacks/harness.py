@@ -491,14 +491,14 @@ def write_report(result: dict[str, Any], out_dir: str | Path) -> dict[str, str]:
                   "the identity (the captures as they are) on validation did not converge and is "
                   "no attack result.", "",
                   "| attacker | train / val pairs | epochs (best) | val SSIM identity | "
-                  "val SSIM at start | val SSIM best | converged |",
-                  "|---|---|---|---|---|---|---|"]
+                  "val SSIM at start | val SSIM best | val SSIM last epoch | converged |",
+                  "|---|---|---|---|---|---|---|---|"]
         for kind, info in learned.items():
             lines.append(
                 f"| {kind} | {info['train_pairs']} / {info['val_pairs']} | {info['epochs']} "
                 f"({info['best_epoch']}) | {_num(info.get('val_identity_ssim'))} | "
                 f"{_num(info.get('val_start_ssim'))} | {_num(info.get('val_best_ssim'))} | "
-                f"{_converged(info.get('converged'))} |")
+                f"{_num(info.get('val_last_ssim'))} | {_converged(info.get('converged'))} |")
         lines.append("")
     for kind, info in learned.items():
         lines.append(f"- {kind}: {info['train_pairs']} pairs, {info['epochs']} epochs "
