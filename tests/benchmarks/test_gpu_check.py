@@ -99,7 +99,7 @@ def test_gpu_check_cpu_tiny(tmp_path):
     assert speed["end_to_end_over_bare_resnet"] > 0
     assert result["targets"]["applicable"] is False
     options = result["options"]
-    assert "images_per_s" in options["compile"]["both"], options["compile"]
+    assert "images_per_s" in options["compile"]["optics"], options["compile"]
     assert options["compile"]["recommended"] in ("off", "captioner", "optics", "both")
     workers = options["data_loader_workers"]
     assert workers["workers_0"]["images_per_s"] > 0 and workers["workers_2"]["images_per_s"] > 0
