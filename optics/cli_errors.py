@@ -60,10 +60,16 @@ def _debug(argv: list[str]) -> tuple[bool, list[str]]:
 
 
 def run_cli(main: Callable[[list[str]], int | None], argv: Sequence[str] | None = None) -> int:
-    """Run ``main(argv)`` with privcam's error contract; returns the exit status."""
+    """Run ``main(argv)`` with privcam's error contract; returns the exit status (also for
+    argparse's usage errors and ``--help``, so in-process callers get a status, not SystemExit)."""
     debug, args = _debug(list(sys.argv[1:] if argv is None else argv))
     try:
         return int(main(args) or 0)
+    except SystemExit as stop:  # argparse: --help (0) or a usage error (2, already printed)
+        if stop.code is None or isinstance(stop.code, int):
+            return int(stop.code or 0)
+        print(f"error: {stop.code}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         if debug:
             traceback.print_exc()
