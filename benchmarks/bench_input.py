@@ -1,7 +1,7 @@
 """COCO-scale input pipeline: prepared uint8 arrays → train.CaptionDataModule loader; one JSON line.
 
 Generates its own COCO-style data set first (Karpathy ``dataset_coco.json`` + JPEGs of mixed
-sizes, some grayscale, 5 captions each), prepares it with the data module's own
+sizes, some grayscale, one corrupt, 5 captions each), prepares it with the data module's own
 ``prepare_data`` (timed: ``prepare_images_per_s``), then iterates the training loader at the
 shipped settings (``configs/coco_privacy.yaml``: batch 64, its ``num_workers``, persistent
 workers) for several epochs. ``images_per_s`` is the steady state (epochs after the first);
@@ -89,9 +89,11 @@ def write_synthetic_coco(
     size: int = 256,
     seed: int = 0,
     gray_fraction: float = 0.1,
+    corrupt: int = 0,
 ) -> Path:
     """Write a COCO-style data set: ``<root>/images/*.jpg`` (sizes 0.75-1.5 × ``size`` per
-    side, ``gray_fraction`` of them single-channel) and ``<root>/dataset_coco.json`` (Karpathy
+    side, ``gray_fraction`` of them single-channel, the first ``corrupt`` training files
+    truncated JPEGs that ``prepare`` must skip) and ``<root>/dataset_coco.json`` (Karpathy
     format, 5 captions naming the shape and its colours). Returns ``root``."""
     root = Path(root)
     (root / "images").mkdir(parents=True, exist_ok=True)
@@ -105,6 +107,9 @@ def write_synthetic_coco(
         if rng.random() < gray_fraction:
             pil = pil.convert("L")
         pil.save(root / "images" / name, quality=90)
+        if i < corrupt:  # cut off after the header: PIL opens it, decoding fails
+            path = root / "images" / name
+            path.write_bytes(path.read_bytes()[:200])
         entries.append(
             {
                 "filepath": "images",
@@ -124,8 +129,15 @@ def prepare(dm: CaptionDataModule) -> dict[str, float]:
     t0 = time.perf_counter()
     dm.prepare_data()
     seconds = time.perf_counter() - t0
-    n = sum(len(json.loads(p.read_text())["images"]) for p in dm.prepared_dir.glob("*_index.json"))
-    return {"prepare_s": seconds, "prepare_images": n, "prepare_images_per_s": n / seconds}
+    indexes = [json.loads(p.read_text()) for p in dm.prepared_dir.glob("*_index.json")]
+    n = sum(len(index["images"]) for index in indexes)
+    skipped = sum(len(index.get("skipped", [])) for index in indexes)
+    return {
+        "prepare_s": seconds,
+        "prepare_images": n,
+        "prepare_skipped": skipped,
+        "prepare_images_per_s": (n + skipped) / seconds,
+    }
 
 
 def _cpu_seconds(pids: list[int]) -> float:
@@ -186,11 +198,12 @@ def run(
     epochs: int,
     val: int = 64,
     test: int = 32,
+    corrupt: int = 1,
 ) -> dict[str, Any]:
     """Generate (if absent) and prepare the data under ``root``, then measure the loader for
     each worker count; returns the JSON record."""
     if not (root / "dataset_coco.json").exists():
-        write_synthetic_coco(root, train=images, val=val, test=test, size=size)
+        write_synthetic_coco(root, train=images, val=val, test=test, size=size, corrupt=corrupt)
     result: dict[str, Any] = {}
     fresh = not any((root / f"prepared_{size}").glob("*_index.json"))  # time prepare once
     for w in workers:
