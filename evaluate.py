@@ -42,6 +42,25 @@ def _caption_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu")
 
 
+def _check_device(device: str) -> None:
+    """``--device`` names a device this machine has (before any model is built)."""
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except RuntimeError as err:
+        raise ValueError(
+            f"--device {device!r} is not a device ({err}); use cpu or cuda[:N]"
+        ) from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"--device {device}: CUDA is not available here; use --device cpu")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(
+                f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s)"
+            )
+
+
 def _caption(args: argparse.Namespace) -> int:
     import torch
 
@@ -49,6 +68,7 @@ def _caption(args: argparse.Namespace) -> int:
     from captioning.model import load_checkpoint
     from optics.camera import checkpoint_kind, describe_checkpoint_kind, read_checkpoint
 
+    _check_device(args.device)
     for image in args.image:  # every input before the model is built
         if Path(image).is_dir():
             raise IsADirectoryError(f"--image {image} is a directory; pass image files")
@@ -108,6 +128,7 @@ def _attack_args(parser: argparse.ArgumentParser) -> None:
 def _attack(args: argparse.Namespace) -> int:
     from attacks.cli import run
 
+    _check_device(args.device)
     return run(args)
 
 
@@ -368,6 +389,7 @@ def _check_data_root(data_root: str | None) -> None:
 
 def _captions(args: argparse.Namespace) -> int:
     # fail before the evaluation: the checkpoint, the data root and the output folder
+    _check_device(args.device)
     _training_checkpoint(Path(args.ckpt))
     _check_data_root(args.data_root)
     out = args.out or Path(args.ckpt).parent.parent / f"eval_{args.split}"
@@ -397,6 +419,7 @@ def _compare_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _compare(args: argparse.Namespace) -> int:
+    _check_device(args.device)
     for ckpt in args.ckpts:  # every checkpoint loads before the first evaluation starts
         _training_checkpoint(Path(ckpt))
     _check_data_root(args.data_root)

@@ -120,6 +120,11 @@ class CaptionDataModule(L.LightningDataModule):
                 embedded_image_size,
                 embedded_seed,
             )
+        if self.root.exists() and not self.root.is_dir():
+            raise NotADirectoryError(
+                f"data.root {self.root} is a file; pass the data set folder (dataset_coco.json, "
+                "images) with --data.root"
+            )
         if not self.root.is_dir():
             raise FileNotFoundError(
                 f"data.root {self.root} does not exist: pass --data.root /path/to/coco "
@@ -915,11 +920,35 @@ def _option_error(message: str, args: Sequence[str]) -> str:
     return text
 
 
+def _check_ckpt_path(args: Sequence[str]) -> None:
+    """``--ckpt_path FILE`` must be a readable end-to-end training checkpoint: an empty,
+    truncated or wrong-kind file (attacker, captioner, camera) is named before anything runs."""
+    from optics.camera import checkpoint_kind, describe_checkpoint_kind, read_checkpoint
+
+    values = [b for a, b in itertools.pairwise(args) if a == "--ckpt_path"]
+    values += [a.split("=", 1)[1] for a in args if a.startswith("--ckpt_path=")]
+    for value in values:
+        if value in ("last", "best", "hpc", "registry", "null", "None") or value.startswith(
+            "registry:"
+        ):
+            continue
+        try:
+            kind = checkpoint_kind(read_checkpoint(value))
+        except (OSError, ValueError) as err:
+            raise type(err)(f"--ckpt_path: {err}") from err
+        if kind != "training":
+            raise ValueError(
+                f"--ckpt_path {value} is {describe_checkpoint_kind(kind)}, not a privcam "
+                "training checkpoint (runs/…/checkpoints/last.ckpt or best.ckpt)"
+            )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """``python train.py ...`` with privcam's error contract: bad options, configs and data give
     one line ``error: ...`` (exit 2), a failed run (non-finite loss) exit 1; ``--debug`` or
     ``PRIVCAM_DEBUG=1`` shows the traceback."""
     def _run(args: list[str]) -> int:
+        _check_ckpt_path(args)
         try:
             cli_main(args, exit_on_error=any(a in ("-h", "--help") for a in args))
         except argparse.ArgumentError as err:

@@ -32,6 +32,13 @@ SMALL_LENS = dict(pupil_grid=64, pupil_pitch_um=4.0, pad_factor=8, sensor_distan
                   psf_size_px=32, sensor_pitch_um=8.0, num_zernike=15, material=1.5)  # fmt: skip
 
 
+@pytest.fixture(autouse=True)
+def _own_root_handlers(monkeypatch):
+    """Entry points call logging.basicConfig; keep its handler (bound to this test's captured
+    stderr) from outliving the test."""
+    monkeypatch.setattr(logging.root, "handlers", [])
+
+
 @pytest.fixture
 def data_root(tmp_path: Path) -> Path:
     """A small embedded data set the test may modify: 8 train / 3 val / 3 test, 32 px."""
@@ -450,6 +457,8 @@ CASES = [
     ("evaluate", "attack --ckpt {truncated}", "truncated.ckpt"),
     ("evaluate", "attack --camera ideal --images {dir}/nowhere", "does not exist"),
     ("evaluate", "atack", "invalid choice"),
+    ("evaluate", "caption --ckpt {training} --image {image} --device cuda:99", "--device"),
+    ("evaluate", "attack --camera ideal --device banana", "--device"),
     ("export", "--ckpt {empty} --out {dir}/e", "empty.ckpt"),
     ("export", "--ckpt {attacker} --out {dir}/e", "attacker checkpoint"),
     ("export", "--ckpt {dir} --out {dir}/e", "is a directory"),
@@ -466,6 +475,10 @@ CASES = [
     ("train", "fit --data.batch_size 0", "data.batch_size"),
     ("train", "fit --data.root {dir}/nowhere", "data.root"),
     ("train", "fit --config {bad_yaml}", "bad.yaml"),
+    ("train", "fit --data.root {afile}", "is a file"),
+    ("train", "fit --ckpt_path {attacker}", "attacker checkpoint"),
+    ("train", "fit --ckpt_path {empty}", "empty.ckpt"),
+    ("train", "fit --ckpt_path {truncated}", "truncated.ckpt"),
 ]
 
 
