@@ -320,7 +320,7 @@ class WienerUNet(nn.Module):
 
     @property
     def k(self) -> float:
-        return float(self.log_k.exp())
+        return float(self.log_k.detach().exp())
 
     def wiener(self, captures: torch.Tensor, psf: torch.Tensor | None = None) -> torch.Tensor:
         """The Wiener stage alone: (B, 3, H, W) captures → scene estimates in [0, 1]."""
