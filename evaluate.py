@@ -181,7 +181,14 @@ def load_trained(
 
     path = Path(ckpt)
     raw = _training_checkpoint(path)
-    module = PrivacyCaptioner.load_from_checkpoint(path, map_location=device)
+    try:
+        module = PrivacyCaptioner.load_from_checkpoint(path, map_location=device)
+    except (KeyError, RuntimeError, TypeError) as err:  # foreign, damaged or other-version file
+        raise ValueError(
+            f"{path}: cannot rebuild the trained model from this checkpoint "
+            f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}); it is "
+            "damaged or was written by an incompatible privcam version"
+        ) from err
     data_hp = {
         k: v for k, v in raw.get("datamodule_hyper_parameters", {}).items() if not k.startswith("_")
     }

@@ -25,6 +25,7 @@ from typing import Any
 import lightning as L
 import torch
 import torch.nn.functional as F
+from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.cli import LightningCLI
 
 from attacks.adversary import ADVERSARIES, InLoopAdversary
@@ -108,6 +109,10 @@ class CaptionDataModule(L.LightningDataModule):
         ):
             if int(getattr(self.hparams, name)) < 1:
                 raise ValueError(f"data.{name} must be >= 1, got {getattr(self.hparams, name)}")
+        if image_size < 8:
+            raise ValueError(f"data.image_size must be >= 8 pixels, got {image_size}")
+        if format not in ("auto", "karpathy", "coco"):
+            raise ValueError(f"data.format must be 'auto', 'karpathy' or 'coco', got {format!r}")
         if num_workers < 0:
             raise ValueError(f"data.num_workers must be >= 0, got {num_workers}")
         self.root = Path(root)
@@ -958,6 +963,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             if "Union subtypes" not in str(err):
                 raise
             raise ValueError(_option_error(str(err), args)) from err
+        except MisconfigurationException as err:  # Lightning's own option checks
+            raise ValueError(f"trainer options: {err}") from err
         return 0
 
     return run_cli(_run, argv)

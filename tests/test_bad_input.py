@@ -10,6 +10,7 @@ import math
 import os
 from pathlib import Path
 
+import lightning.pytorch  # noqa: F401  (its log handler binds sys.stderr now, not a test's capture)
 import numpy as np
 import pytest
 import torch
@@ -476,6 +477,10 @@ CASES = [
     ("train", "fit --data.root {dir}/nowhere", "data.root"),
     ("train", "fit --config {bad_yaml}", "bad.yaml"),
     ("train", "fit --data.root {afile}", "is a file"),
+    ("train", "fit --data.image_size 7", "data.image_size"),
+    ("train", "fit --data.format xml", "data.format"),
+    ("train", "fit --trainer.accelerator mps", "trainer options"),
+    ("train", "fit --model.camera.wavelengths_nm [460,.nan]", "wavelengths_nm"),
     ("train", "fit --ckpt_path {attacker}", "attacker checkpoint"),
     ("train", "fit --ckpt_path {empty}", "empty.ckpt"),
     ("train", "fit --ckpt_path {truncated}", "truncated.ckpt"),
