@@ -448,11 +448,20 @@ def train_attacker(
 def load_attacker(path: str | Path, map_location: str = "cpu") -> torch.nn.Module:
     """Reload a trained attacker's generator from a Lightning ``.ckpt`` or a ``generator.pt``
     (eval mode). Pretrained-weight options are not re-applied: the saved weights are used."""
+    from optics.camera import checkpoint_kind, describe_checkpoint_kind, read_checkpoint
+
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"attacker checkpoint {path} is a directory; pass best.ckpt or "
+                                "generator.pt")
     if not path.is_file():
         raise FileNotFoundError(f"attacker checkpoint {path} does not exist")
     if path.suffix == ".ckpt":
-        ckpt = torch.load(path, map_location=map_location, weights_only=False)
+        ckpt = read_checkpoint(path, map_location)  # empty / truncated files named
+        found = checkpoint_kind(ckpt)
+        if found != "attacker":
+            raise ValueError(f"{path} is {describe_checkpoint_kind(found)}, not an attacker; "
+                             "pass the attacker's checkpoints/best.ckpt or generator.pt")
         hp = dict(ckpt.get("hyper_parameters", {}))
         kind = ckpt.get("attacker_kind") or ("deblurgan" if "adv_lambda" in hp else "unet")
         hp.pop("backbone_weights", None)
@@ -460,10 +469,19 @@ def load_attacker(path: str | Path, map_location: str = "cpu") -> torch.nn.Modul
         model = ATTACKERS[kind](**hp)
         model.load_state_dict(ckpt["state_dict"])
         return model.generator.eval()
-    blob = torch.load(path, map_location=map_location, weights_only=True)
+    if path.stat().st_size == 0:
+        raise ValueError(f"attacker checkpoint {path} is empty (0 bytes); retrain the attacker")
+    try:
+        blob = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:  # zip/pickle errors of truncated or foreign files
+        raise ValueError(f"cannot read attacker checkpoint {path} ({type(err).__name__}: {err}); "
+                         "the file is truncated or not an attacker export") from err
     if not isinstance(blob, dict) or "kind" not in blob or blob["kind"] not in ATTACKERS:
-        raise ValueError(f"{path} is not an attacker export (expected a dict with 'kind' in "
-                         f"{list(ATTACKERS)} and 'state_dict'); pass a .ckpt or generator.pt")
+        what = describe_checkpoint_kind(checkpoint_kind(blob)) if isinstance(blob, dict) else (
+            "not a privcam checkpoint")
+        raise ValueError(f"{path} is {what}, not an attacker export (expected a dict with "
+                         f"'kind' in {list(ATTACKERS)} and 'state_dict'); pass a .ckpt or "
+                         "generator.pt")
     hp = dict(blob["hparams"])
     hp.pop("backbone_weights", None)
     hp["vgg_weights"] = None

@@ -536,3 +536,16 @@ def test_one_error_helper_for_optics_and_captioning():
     assert (root / "optics" / "cli_errors.py").read_text() == (
         root / "captioning" / "cli_errors.py"
     ).read_text()
+
+
+def test_camera_checkpoint_passed_as_attacker_is_named(files, tmp_path):
+    from attacks.learned import load_attacker
+    from optics import Camera, save_camera
+
+    with pytest.raises(ValueError, match="training checkpoint, not an attacker"):
+        load_attacker(files["training"])
+    save_camera(Camera("ideal"), tmp_path / "generator.pt")
+    with pytest.raises(ValueError, match="camera file .*not an attacker"):
+        load_attacker(tmp_path / "generator.pt")
+    with pytest.raises(ValueError, match="empty"):
+        load_attacker(files["empty"])
