@@ -22,7 +22,6 @@ No data augmentation: horizontal flips would swap "left of" / "right of" in the 
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import math
@@ -34,7 +33,8 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
-from captioning.data import CaptionDataset, collate_captions, load_records, prepare_split
+from captioning.cli_errors import ArgumentParser, positive_int, run_cli
+from captioning.data import CaptionDataset, collate_captions, ensure_prepared, load_records
 from captioning.decoder import caption_loss, doubly_stochastic_loss
 from captioning.metrics import fast_scores, save_metrics, save_results, score_captions
 from captioning.model import Captioner, CaptionerConfig, save_checkpoint
@@ -100,9 +100,7 @@ def caption_dataset(
 
 def _prepared(data: Path, split: str, size: int) -> Path:
     prepared = data / f"prepared_{size}"
-    if not (prepared / f"{split}_index.json").exists():
-        logger.info("preparing %s split at %d px in %s", split, size, prepared)
-        prepare_split(load_records(data, split), prepared, split, size)
+    ensure_prepared(load_records(data, split), prepared, split, size)  # rebuilt when stale
     return prepared
 
 
@@ -115,34 +113,40 @@ def format_table(metrics: dict[str, float | None]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m captioning.train_captioner",
+    """``python -m captioning.train_captioner ...``: bad input gives one line ``error: ...``
+    (exit 2); ``--debug`` or ``PRIVCAM_DEBUG=1`` shows the traceback."""
+    return run_cli(_main, argv)
+
+
+def _main(argv: list[str]) -> int:
+    p = ArgumentParser(prog="python -m captioning.train_captioner",
                                 description=__doc__.split("\n\n")[0])
     p.add_argument("--data", required=True, help="data root (Karpathy and/or COCO files)")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--epochs", type=positive_int, default=10)
     p.add_argument("--backbone", default="resnet101")
     p.add_argument("--weights", default=None,
                    help="torchvision enum name (e.g. IMAGENET1K_V2) or local state_dict file")
     p.add_argument("--trainable-from", default="conv1",
                    help="first trainable ResNet stage (conv1 = all; 'none' freezes the CNN)")
-    p.add_argument("--image-size", type=int, default=224)
+    p.add_argument("--image-size", type=positive_int, default=224)
     p.add_argument("--grid-size", type=int, default=0,
                    help="attention grid G (0: native feature map size, at most 7)")
     p.add_argument("--blind", action="store_true", help="feed a blank grey image (baseline)")
-    p.add_argument("--batch-size", type=int, default=32, help="images per batch")
-    p.add_argument("--captions-per-image", type=int, default=5)
+    p.add_argument("--batch-size", type=positive_int, default=32, help="images per batch")
+    p.add_argument("--captions-per-image", type=positive_int, default=5)
     p.add_argument("--lr", type=float, default=5e-4)
     p.add_argument("--encoder-lr", type=float, default=None, help="default: --lr")
     p.add_argument("--weight-decay", type=float, default=0.0)
     p.add_argument("--dsr-weight", type=float, default=1.0, help="λ of the attention regulariser")
-    p.add_argument("--embed-dim", type=int, default=1000)
-    p.add_argument("--hidden-dim", type=int, default=1000)
-    p.add_argument("--attention-dim", type=int, default=512)
+    p.add_argument("--embed-dim", type=positive_int, default=1000)
+    p.add_argument("--hidden-dim", type=positive_int, default=1000)
+    p.add_argument("--attention-dim", type=positive_int, default=512)
     p.add_argument("--dropout", type=float, default=0.5)
-    p.add_argument("--min-count", type=int, default=5)
-    p.add_argument("--beam-size", type=int, default=3)
-    p.add_argument("--max-len", type=int, default=20)
-    p.add_argument("--max-train-images", type=int, default=0, help="0: all")
+    p.add_argument("--min-count", type=positive_int, default=5)
+    p.add_argument("--beam-size", type=positive_int, default=3)
+    p.add_argument("--max-len", type=positive_int, default=20)
+    p.add_argument("--max-train-images", type=positive_int, default=None, help="default: all")
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     p.add_argument("--seed", type=int, default=0)

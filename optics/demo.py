@@ -7,7 +7,6 @@ Uses scikit-image's bundled ``astronaut()`` photo (offline) at 256².
 
 from __future__ import annotations
 
-import argparse
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,6 +15,7 @@ import numpy as np
 import torch
 
 from .camera import Camera
+from .cli_errors import ArgumentParser, positive_int, run_cli
 
 log = logging.getLogger(__name__)
 
@@ -137,12 +137,17 @@ def run(out: Path, defocus_um: float, init_std_um: float, seed: int, size: int) 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    """``python -m optics.demo ...``: bad input gives one line ``error: ...`` (exit 2)."""
+    return run_cli(_main, argv)
+
+
+def _main(argv: list[str]) -> int:
+    p = ArgumentParser(prog="python -m optics.demo", description=__doc__.split("\n\n")[0])
     p.add_argument("--out", type=Path, default=Path("runs/optics_demo"))
     p.add_argument("--defocus-um", type=float, default=3.0, help="initial Z4 (µm of height)")
     p.add_argument("--init-std-um", type=float, default=0.002, help="random Zernike σ (µm)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--size", type=int, default=256, help="image and PSF size (px)")
+    p.add_argument("--size", type=positive_int, default=256, help="image and PSF size (px)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     run(args.out, args.defocus_um, args.init_std_um, args.seed, args.size)

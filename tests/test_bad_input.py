@@ -470,6 +470,11 @@ CASES = [
     ("prepare", "prepare --root {dir} --size -5", "--size"),
     ("prepare", "prepare --root {dir} --size abc", "--size"),
     ("prepare", "prepare --root {bad_json_root}", "dataset_coco.json"),
+    ("optics-demo", "--size 0 --out {dir}/od", "--size"),
+    ("optics-demo", "--defocus-um abc --out {dir}/od", "--defocus-um"),
+    ("captioner", "--data {dir} --out {dir}/cap --epochs 0", "--epochs"),
+    ("captioner", "--data {dir} --out {dir}/cap --max-train-images 0", "--max-train-images"),
+    ("captioner", "--data {dir}/nowhere --out {dir}/cap", "nowhere"),
     ("train", "fit --model.camera.initial_defocus_um .nan", "initial_defocus_um"),
     ("train", "fit --model.camera.pupil_grid abc", "pupil_grid"),
     ("train", "fit --model.w_dec abc", "model.w_dec"),
@@ -494,6 +499,10 @@ def _entry(name: str):
         from optics.export import main
     elif name == "prepare":
         from captioning.data import main
+    elif name == "captioner":
+        from captioning.train_captioner import main
+    elif name == "optics-demo":
+        from optics.demo import main
     else:
         from train import main
     return main
@@ -545,7 +554,7 @@ def test_camera_checkpoint_passed_as_attacker_is_named(files, tmp_path):
     with pytest.raises(ValueError, match="training checkpoint, not an attacker"):
         load_attacker(files["training"])
     save_camera(Camera("ideal"), tmp_path / "generator.pt")
-    with pytest.raises(ValueError, match="camera file .*not an attacker"):
+    with pytest.raises(ValueError, match=r"camera file .*not an attacker"):
         load_attacker(tmp_path / "generator.pt")
     with pytest.raises(ValueError, match="empty"):
         load_attacker(files["empty"])
