@@ -449,19 +449,29 @@ def _demo_args(parser: argparse.ArgumentParser) -> None:
         help="cameras to train (blind: the captioner without the image, the language prior)",
     )
     parser.add_argument(
-        "--max-epochs", type=int, default=None, help="epochs of the ideal and blind captioners"
+        "--max-epochs",
+        type=positive_int,
+        default=None,
+        help="epochs of the ideal and blind captioners",
     )
     parser.add_argument(
         "--lens-epochs",
-        type=int,
+        type=positive_int,
         default=DEMO_LENS_EPOCHS,
         help="epochs of each lens preset, which starts from the ideal camera's captioner",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=None, help="training seed (default: the config's, 0)"
     )
     parser.add_argument("--skip-attacks", action="store_true")
     parser.add_argument("--skip-export", action="store_true")
 
 
 def _demo(args: argparse.Namespace) -> int:
+    import logging
+
+    # progress lines (per camera, per epoch) on stderr while the demo runs
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     report = run_demo(
         Path(args.out),
         args.config,
@@ -470,6 +480,7 @@ def _demo(args: argparse.Namespace) -> int:
         attacks=not args.skip_attacks,
         export=not args.skip_export,
         lens_epochs=args.lens_epochs,
+        seed=args.seed,
     )
     print(report.read_text(), end="")
     return 0
@@ -492,6 +503,7 @@ def run_demo(
     attacks: bool = True,
     export: bool = True,
     lens_epochs: int | None = None,
+    seed: int | None = None,
 ) -> Path:
     """Train every camera on the embedded data, evaluate them, write ``out/report.md``.
 
@@ -527,6 +539,8 @@ def run_demo(
                 argv += ["--model.init_from", ckpts["ideal"]]
         if epochs is not None:
             argv += ["--trainer.max_epochs", str(epochs)]
+        if seed is not None:
+            argv += ["--seed_everything", str(seed)]
         spent = sum(timings.values())
         progress.info(
             "[demo] training camera %d/%d: %s (%.0f s so far)", i + 1, len(cameras), camera, spent

@@ -238,3 +238,17 @@ def test_init_from_starts_from_another_runs_captioner(tiny_cli_args, tiny_data_r
         load_captioner_weights(other.model.captioner, ckpt)
     with pytest.raises(FileNotFoundError, match=r"model\.init_from"):
         load_captioner_weights(other.model.captioner, tmp_path / "missing.ckpt")
+
+
+def test_same_seed_same_model(tiny_cli_args, tiny_data_root, tmp_path):
+    """`make demo` on one machine reproduces its own table: a seeded fit is deterministic."""
+    states = []
+    for run in ("a", "b"):
+        cli = cli_main(
+            ["fit", *tiny_cli_args(tiny_data_root, tmp_path / run, "--trainer.max_epochs", "1",
+                                   "--trainer.limit_train_batches", "3", "--seed_everything", "3")]
+        )  # fmt: skip
+        states.append({k: v.clone() for k, v in cli.model.state_dict().items()})
+        states[-1]["grounding"] = cli.trainer.callback_metrics["val/grounding_f1"].clone()
+    for key, value in states[0].items():
+        assert torch.equal(value, states[1][key]), key
