@@ -406,8 +406,9 @@ def _strength_curve(
 
 def _strength_figure(path: Path, points: list[dict[str, Any]], captured: dict[str, Any]
                      ) -> Path | None:
-    """Two panels: test SSIM against attacker-train pairs (identity as a line), and the
-    validation SSIM per epoch of each point."""
+    """Two panels: test SSIM against attacker-train pairs (mean ± standard error over the test
+    images; the identity as a line), and each point's validation SSIM gain over the identity
+    per epoch (the validation parts differ between points; the gain is comparable)."""
     if not points:
         return None
     import matplotlib
@@ -417,20 +418,25 @@ def _strength_figure(path: Path, points: list[dict[str, Any]], captured: dict[st
 
     fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.4))
     x = [p["pairs"] for p in points]
-    a.errorbar(x, [p["ssim"]["mean"] for p in points], yerr=[p["ssim"]["std"] for p in points],
-               marker="o", capsize=3, label=points[0]["attacker"])
+    sem = [p["ssim"]["std"] / max(p["ssim"]["n"], 1) ** 0.5 for p in points]
+    a.errorbar(x, [p["ssim"]["mean"] for p in points], yerr=sem, marker="o", capsize=3,
+               label=points[0]["attacker"])
     a.axhline(captured["ssim"]["mean"], color="grey", ls="--", label="captured (no attack)")
     a.set_xscale("log")
+    a.set_xticks(x, [str(v) for v in x])
+    a.minorticks_off()
     a.set_xlabel("attacker-train pairs")
-    a.set_ylabel("test SSIM")
+    a.set_ylabel("test SSIM (± s.e.)")
     a.legend(fontsize=8)
     for p in points:
-        if p["val_history"]:
-            b.plot(range(1, len(p["val_history"]) + 1), p["val_history"], marker=".",
-                   label=f"{p['pairs']} pairs")
+        if p["val_history"] and p["val_identity_ssim"] is not None:
+            gain = [v - p["val_identity_ssim"] for v in p["val_history"]]
+            b.plot(range(1, len(gain) + 1), gain, marker=".", label=f"{p['pairs']} pairs")
+    b.axhline(0.0, color="grey", ls="--")
     b.set_xlabel("epoch")
-    b.set_ylabel("validation SSIM")
-    b.legend(fontsize=8)
+    b.set_ylabel("validation SSIM − identity")
+    if b.lines[:-1]:
+        b.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
