@@ -952,10 +952,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     """``python train.py ...`` with privcam's error contract: bad options, configs and data give
     one line ``error: ...`` (exit 2), a failed run (non-finite loss) exit 1; ``--debug`` or
     ``PRIVCAM_DEBUG=1`` shows the traceback."""
+    import sys
+
     def _run(args: list[str]) -> int:
         _check_ckpt_path(args)
+        if argv is None:  # command line: LightningCLI reads sys.argv (warns when given both)
+            sys.argv = [sys.argv[0], *args]
         try:
-            cli_main(args, exit_on_error=any(a in ("-h", "--help") for a in args))
+            cli_main(
+                None if argv is None else args,
+                exit_on_error=any(a in ("-h", "--help") for a in args),
+            )
         except argparse.ArgumentError as err:
             raise ValueError(f"train.py: {_option_error(str(err), args)} (see `python train.py "
                              "fit --help`)") from err
@@ -971,6 +978,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    import sys
-
-    sys.exit(main())
+    raise SystemExit(main())
