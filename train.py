@@ -42,7 +42,7 @@ from captioning.data import (
     read_json,
 )
 from captioning.decoder import caption_loss, doubly_stochastic_loss
-from captioning.grounding import grounding_scores
+from captioning.grounding import SCENE_LABELS, grounding_scores, scene_labels
 from captioning.metrics import fast_scores, score_captions
 from captioning.model import Captioner, CaptionerConfig
 from captioning.vocab import Vocabulary
@@ -283,6 +283,12 @@ class PrivacyCaptioner(L.LightningModule):
         blind: the captioner sees a constant grey image instead of the capture: the language
             prior alone, the baseline every caption metric is read against (use with the
             ``ideal`` preset; the optics are not trained).
+        w_scene_labels: weight of an auxiliary multi-label loss (BCE) on the encoder's mean
+            feature: which shapes, colours and background the scene holds, from the data set's
+            ground truth (embedded data set only). The stand-in for the object/attribute
+            supervision of bottom-up captioning features and of ImageNet weights, which an
+            offline demo cannot download: a random ResNet learns to see from captions alone
+            far slower than the CPU budget allows. 0 = off (the published loss).
         init_from: a training checkpoint (``…/best.ckpt``) whose captioner weights start this
             run (same vocabulary and captioner sizes): e.g. every lens preset starts from the
             ideal camera's captioner, so the lens is trained by a captioner that already sees.
@@ -327,6 +333,7 @@ class PrivacyCaptioner(L.LightningModule):
         max_decode_len: int = 20,
         log_images: int = 8,
         blind: bool = False,
+        w_scene_labels: float = 0.0,
         init_from: str | None = None,
     ) -> None:
         super().__init__()
@@ -379,6 +386,15 @@ class PrivacyCaptioner(L.LightningModule):
             dropout=dropout,
         )
         self.captioner = Captioner(self.captioner_config)
+        if not (math.isfinite(w_scene_labels) and w_scene_labels >= 0):
+            raise ValueError(f"model.w_scene_labels must be a finite number >= 0, got "
+                             f"{w_scene_labels!r}")
+        self.label_head = (
+            torch.nn.Linear(self.captioner.encoder.out_channels, len(SCENE_LABELS))
+            if w_scene_labels > 0 and not blind
+            else None
+        )
+        self._label_table: dict[int, torch.Tensor] = {}
         self.vocab: Vocabulary | None = None
         self.eval_split: str | None = None  # references for test(): None → "test"
         self.last_eval: dict[str, Any] = {}
@@ -425,7 +441,18 @@ class PrivacyCaptioner(L.LightningModule):
         # in setup, not __init__: a resumed run's checkpoint is restored after this, and
         # load_from_checkpoint (evaluation) never calls it, so the file may be gone by then
         if stage == "fit" and self.hparams.get("init_from"):
-            load_captioner_weights(self.captioner, self.hparams.init_from)
+            load_captioner_weights(self.captioner, self.hparams.init_from, self.label_head)
+        if stage == "fit" and self.label_head is not None and dm is not None:
+            self.use_scene_labels(dm.scenes("train"), dm.root)
+
+    def use_scene_labels(self, scenes: dict[int, dict[str, Any]], root: Path | str = "") -> None:
+        """Targets of the scene-label term: image id -> multi-hot over SCENE_LABELS."""
+        if not scenes:
+            raise ValueError(
+                "model.w_scene_labels > 0 needs ground-truth scenes (the embedded data set's "
+                f"'scene' fields); data.root {root} has none: set model.w_scene_labels 0"
+            )
+        self._label_table = {i: torch.tensor(scene_labels(s)) for i, s in scenes.items()}
 
     def on_fit_start(self) -> None:
         log_dir = self.trainer.log_dir  # a collective under DDP: every rank must ask
@@ -499,7 +526,8 @@ class PrivacyCaptioner(L.LightningModule):
         caption_to_image = batch.caption_to_image
         if self.hparams.get("blind", False):  # every image is the same grey: encode it once
             x, caption_to_image = x[:1], torch.zeros_like(caption_to_image)
-        logits, alphas = self.captioner(x, batch.captions, caption_to_image)
+        grid, mean = self.captioner.encode(x)
+        logits, alphas = self.captioner.decoder(grid, mean, batch.captions, caption_to_image)
         targets = batch.captions[:, 1:]
         ce = caption_loss(logits, targets, Vocabulary.pad_id)
         dsr = doubly_stochastic_loss(alphas, targets != Vocabulary.pad_id)
@@ -510,6 +538,12 @@ class PrivacyCaptioner(L.LightningModule):
             hp.w_dec * (ce + hp.dsr_lambda * dsr) + hp.w_distortion * dist + hp.w_psf_mask * mask
         )
         terms = {"ce": ce, "dsr": dsr, "distortion": dist, "psf_mask": mask}
+        if self.label_head is not None and self.training:
+            labels = torch.stack([self._label_table[i] for i in batch.image_ids.tolist()])
+            terms["scene_labels"] = F.binary_cross_entropy_with_logits(
+                self.label_head(mean.float()), labels.to(mean.device)
+            )
+            total = total + hp.w_scene_labels * terms["scene_labels"]
         if hp.w_attack > 0 and psf is not None:
             terms["wiener_leakage"], _ = self.wiener_scores(captured, images, psf)
             total = total + hp.w_attack * terms["wiener_leakage"]
@@ -714,7 +748,10 @@ class PrivacyCaptioner(L.LightningModule):
             groups.append({"params": enc, "lr": hp.lr_encoder, "name": "encoder"})
         groups.append(
             {
-                "params": list(self.captioner.decoder.parameters()),
+                "params": [
+                    *self.captioner.decoder.parameters(),
+                    *(self.label_head.parameters() if self.label_head is not None else ()),
+                ],
                 "lr": hp.lr_decoder,
                 "name": "decoder",
             }
@@ -742,8 +779,11 @@ class PrivacyCaptioner(L.LightningModule):
         }
 
 
-def load_captioner_weights(captioner: Captioner, ckpt: str | Path) -> None:
-    """Copy the captioner weights of a training checkpoint into ``captioner`` (same sizes)."""
+def load_captioner_weights(
+    captioner: Captioner, ckpt: str | Path, label_head: torch.nn.Module | None = None
+) -> None:
+    """Copy the captioner weights of a training checkpoint into ``captioner`` (same sizes),
+    and its scene-label head into ``label_head`` when both have one."""
     path = Path(ckpt)
     if not path.is_file():
         raise FileNotFoundError(
@@ -755,8 +795,11 @@ def load_captioner_weights(captioner: Captioner, ckpt: str | Path) -> None:
     if not weights:
         raise ValueError(f"model.init_from: {path} holds no captioner weights (not a privcam "
                          "training checkpoint)")
+    head = {k[len("label_head.") :]: v for k, v in state.items() if k.startswith("label_head.")}
     try:
         captioner.load_state_dict(weights)
+        if label_head is not None and head:
+            label_head.load_state_dict(head)
     except RuntimeError as err:
         raise ValueError(
             f"model.init_from: the captioner in {path} does not fit this model's captioner "
@@ -828,10 +871,10 @@ class EpochProgress(L.Callback):
 
         self._start = time.perf_counter()
 
-    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        import time
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        import time  # after the epoch's validation, so its metrics are this epoch's
 
-        if trainer.sanity_checking or not trainer.is_global_zero:
+        if not trainer.is_global_zero:
             return
         done, total = trainer.current_epoch + 1, max(1, int(trainer.max_epochs or 1))
         elapsed = time.perf_counter() - self._start

@@ -27,7 +27,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["GROUNDING_METRICS", "GroundingCounts", "grounding_scores", "parse_caption"]
+__all__ = [
+    "GROUNDING_METRICS",
+    "SCENE_LABELS",
+    "GroundingCounts",
+    "grounding_scores",
+    "parse_caption",
+    "scene_labels",
+]
 
 _SHAPE_WORDS: dict[str, tuple[str, ...]] = {
     "circle": ("circle", "circles", "disc", "discs", "disk", "disks", "dot"),
@@ -83,6 +90,26 @@ def _lookup(table: dict[str, tuple[str, ...]]) -> dict[str, str]:
 _SHAPES, _COLOURS = _lookup(_SHAPE_WORDS), _lookup(_COLOUR_WORDS)
 _BACKGROUNDS, _SIZES = _lookup(_BACKGROUND_WORDS), _lookup(_SIZE_WORDS)
 _TOKEN = re.compile(r"[a-z]+")
+
+# what a scene contains, as multi-hot labels (the object/attribute supervision that bottom-up
+# captioning features are trained with, here from the generator's ground truth)
+SCENE_LABELS: tuple[str, ...] = (
+    *(f"shape:{k}" for k in _SHAPE_WORDS),
+    *(f"colour:{c}" for c in _COLOUR_WORDS),
+    *(f"background:{b}" for b in _BACKGROUND_WORDS),
+)
+
+
+def scene_labels(scene: Mapping[str, Any]) -> list[float]:
+    """Multi-hot vector over :data:`SCENE_LABELS` of one ground-truth ``scene``."""
+    present = {f"shape:{o['kind']}" for o in scene["objects"]}
+    present |= {f"colour:{o['colour']}" for o in scene["objects"] if o.get("colour")}
+    present.add(f"background:{scene['background']}")
+    unknown = present - set(SCENE_LABELS)
+    if unknown:
+        raise ValueError(f"scene labels {sorted(unknown)} are not in SCENE_LABELS")
+    return [1.0 if label in present else 0.0 for label in SCENE_LABELS]
+
 
 GROUNDING_METRICS = (
     "shape_precision", "shape_recall", "colour_precision", "colour_recall",

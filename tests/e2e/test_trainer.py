@@ -22,7 +22,7 @@ def build(tiny_cli_args):
     return _build
 
 
-WEIGHTS = ("w_dec", "w_distortion", "w_psf_mask", "w_attack")
+WEIGHTS = ("w_dec", "w_distortion", "w_psf_mask", "w_attack", "w_scene_labels")
 
 
 def _train_steps(model, batch, opt, steps: int) -> list[dict[str, float]]:
@@ -48,11 +48,13 @@ def _train_steps(model, batch, opt, steps: int) -> list[dict[str, float]]:
         (("w_dec",), ("ce", "dsr")),
         (("w_distortion",), ("distortion",)),
         (("w_psf_mask",), ("psf_mask",)),
+        # the auxiliary scene labels (embedded data set): the encoder learns what is shown
+        (("w_scene_labels",), ("scene_labels",)),
     ],
-    ids=["total", "caption", "distortion", "psf_mask"],
+    ids=["total", "caption", "distortion", "psf_mask", "scene_labels"],
 )
 def test_few_steps_reduce_every_loss_term(build, tiny_data_root, tmp_path, active, falling):
-    published = {"w_dec": "0.4", "w_distortion": "6", "w_psf_mask": "30"}
+    published = {"w_dec": "0.4", "w_distortion": "6", "w_psf_mask": "30", "w_scene_labels": "1"}
     weights = [
         arg
         for name in WEIGHTS
@@ -63,6 +65,7 @@ def test_few_steps_reduce_every_loss_term(build, tiny_data_root, tmp_path, activ
         "--model.lr_encoder", "0.001", "--model.camera.read_noise_std", "0", *weights,
     )  # fmt: skip
     model, data = cli.model, cli.datamodule
+    model.use_scene_labels(data.scenes("train"))
     batch = next(iter(data.train_dataloader()))
     history = _train_steps(model, batch, torch.optim.Adam(model.param_groups()), 12)
     for key in falling:
