@@ -9,7 +9,7 @@ from train import cli_main
 
 ONLY_ADVERSARY = [
     "--model.w_dec", "0", "--model.w_distortion", "0", "--model.w_psf_mask", "0",
-    "--model.w_attack", "0", "--model.camera.read_noise_std", "0",
+    "--model.w_attack", "0", "--model.w_scene_labels", "0", "--model.camera.read_noise_std", "0",
 ]  # fmt: skip
 
 
