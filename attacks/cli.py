@@ -19,7 +19,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from optics.cli_errors import check_output_dir, positive_int
+from optics.cli_errors import check_output_dir, finite_float, positive_int
 
 __all__ = ["add_arguments", "build_camera", "run"]
 
@@ -54,7 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=positive_int, default=8)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
-    parser.add_argument("--train-fraction", type=float, default=2 / 3,
+    parser.add_argument("--train-fraction", type=finite_float, default=2 / 3,
                         help="attacker-train share of the pairs (2:1 by default)")
     parser.add_argument("--k-metric", choices=("ssim", "psnr"), default="ssim",
                         help="what the attacker's Wiener K maximises on attacker-train pairs")

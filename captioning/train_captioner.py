@@ -33,7 +33,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
-from captioning.cli_errors import ArgumentParser, positive_int, run_cli
+from captioning.cli_errors import ArgumentParser, finite_float, positive_int, run_cli
 from captioning.data import CaptionDataset, collate_captions, ensure_prepared, load_records
 from captioning.decoder import caption_loss, doubly_stochastic_loss
 from captioning.metrics import fast_scores, save_metrics, save_results, score_captions
@@ -135,14 +135,15 @@ def _main(argv: list[str]) -> int:
     p.add_argument("--blind", action="store_true", help="feed a blank grey image (baseline)")
     p.add_argument("--batch-size", type=positive_int, default=32, help="images per batch")
     p.add_argument("--captions-per-image", type=positive_int, default=5)
-    p.add_argument("--lr", type=float, default=5e-4)
-    p.add_argument("--encoder-lr", type=float, default=None, help="default: --lr")
-    p.add_argument("--weight-decay", type=float, default=0.0)
-    p.add_argument("--dsr-weight", type=float, default=1.0, help="λ of the attention regulariser")
+    p.add_argument("--lr", type=finite_float, default=5e-4)
+    p.add_argument("--encoder-lr", type=finite_float, default=None, help="default: --lr")
+    p.add_argument("--weight-decay", type=finite_float, default=0.0)
+    p.add_argument("--dsr-weight", type=finite_float, default=1.0,
+                   help="λ of the attention regulariser")
     p.add_argument("--embed-dim", type=positive_int, default=1000)
     p.add_argument("--hidden-dim", type=positive_int, default=1000)
     p.add_argument("--attention-dim", type=positive_int, default=512)
-    p.add_argument("--dropout", type=float, default=0.5)
+    p.add_argument("--dropout", type=finite_float, default=0.5)
     p.add_argument("--min-count", type=positive_int, default=5)
     p.add_argument("--beam-size", type=positive_int, default=3)
     p.add_argument("--max-len", type=positive_int, default=20)

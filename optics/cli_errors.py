@@ -19,6 +19,7 @@ is a copy of this module; ``tests/test_bad_input.py`` checks that the two stay i
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import tempfile
@@ -34,6 +35,7 @@ __all__ = [
     "ArgumentParser",
     "WorkFailed",
     "check_output_dir",
+    "finite_float",
     "positive_int",
     "run_cli",
 ]
@@ -111,6 +113,17 @@ def positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {value}; leave it out for the default")
+    return value
+
+
+def finite_float(text: str) -> float:
+    """argparse ``type`` for real-valued options: a finite number (NaN and inf are errors)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
     return value
 
 

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from .camera import Camera
-from .cli_errors import ArgumentParser, positive_int, run_cli
+from .cli_errors import ArgumentParser, finite_float, positive_int, run_cli
 
 log = logging.getLogger(__name__)
 
@@ -144,8 +144,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(argv: list[str]) -> int:
     p = ArgumentParser(prog="python -m optics.demo", description=__doc__.split("\n\n")[0])
     p.add_argument("--out", type=Path, default=Path("runs/optics_demo"))
-    p.add_argument("--defocus-um", type=float, default=3.0, help="initial Z4 (µm of height)")
-    p.add_argument("--init-std-um", type=float, default=0.002, help="random Zernike σ (µm)")
+    p.add_argument("--defocus-um", type=finite_float, default=3.0, help="initial Z4 (µm of height)")
+    p.add_argument("--init-std-um", type=finite_float, default=0.002, help="random Zernike σ (µm)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--size", type=positive_int, default=256, help="image and PSF size (px)")
     args = p.parse_args(argv)

@@ -43,7 +43,7 @@ import torch
 from . import fabrication as fab
 from . import functional as fn
 from .camera import Camera, CameraConfig, load_camera
-from .cli_errors import ArgumentParser, run_cli
+from .cli_errors import ArgumentParser, finite_float, run_cli
 from .lens import ZernikeLens
 
 __all__ = [
@@ -262,8 +262,12 @@ def camera_from_lens_dict(data: Mapping[str, Any], source: str = "lens file") ->
 
 def _same(a: Any, b: Any) -> bool:
     if isinstance(a, (list, tuple)) or isinstance(b, (list, tuple)):
-        return (isinstance(a, (list, tuple)) and isinstance(b, (list, tuple))
-                and len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True)))
+        return (
+            isinstance(a, (list, tuple))
+            and isinstance(b, (list, tuple))
+            and len(a) == len(b)
+            and all(_same(x, y) for x, y in zip(a, b, strict=True))
+        )
     if a is None or b is None:
         return a is None and b is None
     if isinstance(a, str) or isinstance(b, str):
@@ -288,18 +292,25 @@ def _check_copies_agree(data: Mapping[str, Any], camera: Camera, source: str) ->
         "object_distance_mm": (data.get("object_distance_mm"), lens.object_distance_mm),
         "sensor_pitch_um": (data.get("sensor_pitch_um"), lens.sensor_pitch_um),
         "psf_size_px": (data.get("psf_size_px"), lens.psf_size_px),
-        "fabrication_tolerance_um": (data.get("fabrication_tolerance_um"),
-                                     lens.fabrication_tolerance_um),
+        "fabrication_tolerance_um": (
+            data.get("fabrication_tolerance_um"),
+            lens.fabrication_tolerance_um,
+        ),
         "base_lens.enabled": (base.get("enabled"), lens.base_lens),
         "base_lens.focal_length_mm": (base.get("focal_length_mm"), lens.focal_length_mm),
-        "base_lens.design_wavelength_nm": (base.get("design_wavelength_nm"),
-                                           lens.design_wavelength_nm),
+        "base_lens.design_wavelength_nm": (
+            base.get("design_wavelength_nm"),
+            lens.design_wavelength_nm,
+        ),
         "material.name": (material.get("name"), lens.material.name),
-        "material.constant_index": (material.get("constant_index"),
-                                    lens.material.constant_index),
+        "material.constant_index": (material.get("constant_index"), lens.material.constant_index),
     }
-    present = {"object_distance_mm", "sensor_pitch_um", "base_lens.focal_length_mm",
-               "material.constant_index"}  # may legitimately be null: compare when the key exists
+    present = {
+        "object_distance_mm",
+        "sensor_pitch_um",
+        "base_lens.focal_length_mm",
+        "material.constant_index",
+    }  # may legitimately be null: compare when the key exists
     for key, (given, built) in copies.items():
         head, _, tail = key.partition(".")
         block = data if not tail else (base if head == "base_lens" else material)
@@ -616,8 +627,8 @@ def export_lens(
         raise ValueError(f"--monte-carlo must be >= 0, got {monte_carlo}")
     limits = ProcessLimits() if limits is None else limits
     tol = lens.fabrication_tolerance_um if tolerance_um is None else float(tolerance_um)
-    if tol < 0:
-        raise ValueError(f"--tolerance-um must be >= 0, got {tol}")
+    if not tol >= 0:  # also NaN
+        raise ValueError(f"--tolerance-um must be a finite number >= 0, got {tol}")
 
     if lens.fixed_coefficients_um.device.type != "cpu":  # export runs on the CPU
         camera = copy.deepcopy(camera).cpu()
@@ -682,8 +693,9 @@ def _check_replaceable(out: Path) -> None:
         elif (out / "summary.json").is_file() and (out / "lens.json").is_file():  # older exports
             lens_doc = json.loads((out / "lens.json").read_text(encoding="utf-8"))
             if lens_doc.get("schema") == SCHEMA:
-                listed = list(json.loads((out / "summary.json").read_text(encoding="utf-8"))
-                              ["files"])
+                listed = list(
+                    json.loads((out / "summary.json").read_text(encoding="utf-8"))["files"]
+                )
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         listed = None
     if listed is None:
@@ -714,8 +726,10 @@ def _check_finite(lens: ZernikeLens, source: str) -> None:
         )
     for name, tensor in lens.state_dict().items():
         if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
-            raise ValueError(f"{source}: lens tensor {name} holds NaN/inf; the training run "
-                             "that wrote it diverged. Export an earlier checkpoint")
+            raise ValueError(
+                f"{source}: lens tensor {name} holds NaN/inf; the training run "
+                "that wrote it diverged. Export an earlier checkpoint"
+            )
 
 
 def _export_into(
@@ -1100,9 +1114,12 @@ def _optional_float(text: str) -> float | None:
     if text.strip().lower() in ("none", "off"):
         return None
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number or 'none', got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number or 'none', got {text!r}")
+    return value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -1130,7 +1147,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--monte-carlo", type=int, default=16, help="fabrication-error draws")
     p.add_argument(
         "--tolerance-um",
-        type=float,
+        type=finite_float,
         default=None,
         help="uniform height error half-width (default: the lens's tolerance)",
     )
