@@ -539,6 +539,13 @@ class PrivacyCaptioner(L.LightningModule):
         )
         terms = {"ce": ce, "dsr": dsr, "distortion": dist, "psf_mask": mask}
         if self.label_head is not None and self.training:
+            missing = [i for i in batch.image_ids.tolist() if i not in self._label_table]
+            if missing:
+                raise RuntimeError(
+                    f"model.w_scene_labels: no scene labels for image ids {missing[:5]}; fit "
+                    "calls use_scene_labels(datamodule.scenes('train')) in setup, call it "
+                    "yourself when using losses() outside a Trainer"
+                )
             labels = torch.stack([self._label_table[i] for i in batch.image_ids.tolist()])
             terms["scene_labels"] = F.binary_cross_entropy_with_logits(
                 self.label_head(mean.float()), labels.to(mean.device)

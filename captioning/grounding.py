@@ -223,9 +223,12 @@ class GroundingCounts:
         p = ratio(tp, tp + sum(self.fp[k] for k in pooled))
         r = ratio(tp, tp + sum(self.fn[k] for k in pooled))
         out["grounding_precision"], out["grounding_recall"] = p, r
-        out["grounding_f1"] = None if p is None or r is None else (
-            2 * p * r / (p + r) if p + r else 0.0
-        )
+        if r is None:  # nothing to find: F1 undefined
+            out["grounding_f1"] = None
+        elif p is None or p + r == 0:  # something to find, nothing (right) named
+            out["grounding_f1"] = 0.0
+        else:
+            out["grounding_f1"] = 2 * p * r / (p + r)
         return out
 
 

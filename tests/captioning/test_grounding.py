@@ -115,3 +115,9 @@ def test_ground_truth_round_trips(synthetic_root: Path) -> None:
         faces = [o for o in scene["objects"] if o["kind"] == "face"]
         assert [f["bbox"] for f in entry["faces"]] == [o["bbox"] for o in faces]
         assert all(0 <= f["identity"] < 100 for f in entry["faces"])
+
+
+def test_naming_nothing_scores_zero_f1() -> None:
+    s = grounding_scores({1: ONE}, {1: "an image"})
+    assert s["grounding_precision"] is None and s["grounding_recall"] == 0.0
+    assert s["grounding_f1"] == 0.0  # logged, so a checkpoint can monitor it from step one
