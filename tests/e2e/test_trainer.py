@@ -17,7 +17,10 @@ CONFIGS = sorted(  # training configs (attack_*.yaml belong to `evaluate.py atta
 @pytest.fixture
 def build(tiny_cli_args):
     def _build(data_root, run_dir, *extra):
-        return cli_main(tiny_cli_args(data_root, run_dir, *extra), run=False)
+        cli = cli_main(tiny_cli_args(data_root, run_dir, *extra), run=False)
+        if cli.model.label_head is not None:  # what setup("fit") does in a Trainer
+            cli.model.use_scene_labels(cli.datamodule.scenes("train"))
+        return cli
 
     return _build
 
@@ -65,7 +68,6 @@ def test_few_steps_reduce_every_loss_term(build, tiny_data_root, tmp_path, activ
         "--model.lr_encoder", "0.001", "--model.camera.read_noise_std", "0", *weights,
     )  # fmt: skip
     model, data = cli.model, cli.datamodule
-    model.use_scene_labels(data.scenes("train"))
     batch = next(iter(data.train_dataloader()))
     history = _train_steps(model, batch, torch.optim.Adam(model.param_groups()), 12)
     for key in falling:
