@@ -144,7 +144,7 @@ SUBCOMMANDS: dict[
 
 # cameras of `evaluate.py demo`; lens presets train this many epochs from the ideal captioner
 DEMO_CAMERAS = ("ideal", "blind", "privacy", "defocus", "lowres")
-DEMO_LENS_EPOCHS = 1
+DEMO_LENS_EPOCHS = 2
 DEMO_BLIND_EPOCHS = 2  # the language prior is learnt in two epochs (then it only overfits)
 PUBLISHED_COCO = {  # Arguello et al., COCO Karpathy test split (DESIGN.md "Targets")
     "privacy": {"BLEU-1": 68.9, "BLEU-4": 29.0, "METEOR": 26.8, "CIDEr-D": 89.0},
