@@ -9,6 +9,9 @@ Java, :func:`captioning.vocab.tokenize` (a pure-Python equivalent) and METEOR (a
 is reported as ``None``. :func:`fast_scores` (BLEU-4 + CIDEr-D, Python tokenizer, no Java) is
 meant for per-epoch validation.
 
+Grounding (embedded data set: do captions name what the image holds?) lives in
+:mod:`captioning.grounding` and is re-exported here.
+
 Scores are returned as fractions (BLEU 0..1, CIDEr-D 0..10); papers print them x100.
 pycocoevalcap's ``Cider`` class is CIDEr-D (clipped n-gram counts, Gaussian length penalty
 σ = 6, x10), reported here as ``"CIDEr-D"``.
@@ -25,11 +28,14 @@ import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
+from captioning.grounding import GROUNDING_METRICS, grounding_scores
 from captioning.vocab import PTB_PUNCTUATION, tokenize
 
 __all__ = [
     "ALL_METRICS",
+    "GROUNDING_METRICS",
     "fast_scores",
+    "grounding_scores",
     "java_available",
     "load_results",
     "ptb_tokenize",
