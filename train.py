@@ -191,11 +191,8 @@ class CaptionDataModule(L.LightningDataModule):
 
     def scenes(self, split: str) -> dict[int, dict[str, Any]]:
         """image id -> ground-truth ``scene`` (embedded data set only; empty otherwise)."""
-        return {
-            r.image_id: r.info()["scene"]
-            for r in self._dataset(split).records
-            if "scene" in r.info()
-        }
+        extras = ((r.image_id, dict(r.extra)) for r in self._dataset(split).records)
+        return {image_id: extra["scene"] for image_id, extra in extras if "scene" in extra}
 
     def _loader(self, split: str, train: bool) -> torch.utils.data.DataLoader:
         # more worker processes than usable CPUs only adds contention (benchmarks/bench_input.py:
