@@ -49,8 +49,8 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
-from captioning.cli_errors import ArgumentParser, check_output_dir, run_cli
 from captioning.vocab import Vocabulary
+from optics.cli_errors import ArgumentParser, check_output_dir, positive_int, run_cli
 
 __all__ = [
     "CaptionBatch",
@@ -691,23 +691,13 @@ def collate_captions(
 # --------------------------------------------------------------------------------------------
 # CLI
 # --------------------------------------------------------------------------------------------
-def _image_size(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 8, got {text!r}") from None
-    if value < 8:
-        raise argparse.ArgumentTypeError(f"must be >= 8 pixels, got {value}")
-    return value
-
-
 def _main(argv: list[str]) -> int:
     parser = ArgumentParser(prog="python -m captioning.data", description=__doc__,
                             formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     prep = sub.add_parser("prepare", help="write resized uint8 arrays per split")
     prep.add_argument("--root", required=True, help="data root (Karpathy and/or COCO files)")
-    prep.add_argument("--size", type=_image_size, default=256,
+    prep.add_argument("--size", type=positive_int, default=256,
                       help="square image size in pixels (>= 8)")
     prep.add_argument("--out", default=None, help="output folder (default <root>/prepared_<size>)")
     prep.add_argument("--splits", nargs="+", default=list(SPLITS), choices=SPLITS)
@@ -716,6 +706,8 @@ def _main(argv: list[str]) -> int:
     prep.add_argument("--force", action="store_true",
                       help="rebuild splits that are already prepared and up to date")
     args = parser.parse_args(argv)
+    if args.size < 8:  # positive_int checks >= 1; the smallest image the camera models is 8
+        parser.error(f"argument --size: must be >= 8 pixels, got {args.size}")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     out = Path(args.out) if args.out else Path(args.root) / f"prepared_{args.size}"
     todo = []

@@ -33,12 +33,12 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
-from captioning.cli_errors import ArgumentParser, finite_float, positive_int, run_cli
 from captioning.data import CaptionDataset, collate_captions, ensure_prepared, load_records
 from captioning.decoder import caption_loss, doubly_stochastic_loss
 from captioning.metrics import fast_scores, save_metrics, save_results, score_captions
 from captioning.model import Captioner, CaptionerConfig, save_checkpoint
 from captioning.vocab import Vocabulary
+from optics.cli_errors import ArgumentParser, finite_float, positive_int, run_cli
 
 __all__ = ["blank_like", "caption_dataset", "main", "train_step"]
 
