@@ -27,7 +27,7 @@ from captioning.data import (
 )
 from captioning.vocab import Vocabulary
 
-__all__ = ["CaptionDataModule", "available_cpus", "generate_embedded"]
+__all__ = ["CaptionDataModule", "available_cpus", "write_embedded"]
 
 log = logging.getLogger("privcam.train")
 
@@ -85,11 +85,15 @@ class CaptionDataModule(L.LightningDataModule):
             raise ValueError(f"data.image_size must be >= 8 pixels, got {image_size}")
         if format not in ("auto", "karpathy", "coco"):
             raise ValueError(f"data.format must be 'auto', 'karpathy' or 'coco', got {format!r}")
+        if max_eval_images is not None and max_eval_images < 1:
+            raise ValueError(
+                f"data.max_eval_images must be >= 1 (or null: every image), got {max_eval_images}"
+            )
         if num_workers < 0:
             raise ValueError(f"data.num_workers must be >= 0, got {num_workers}")
         self.root = Path(root)
         if generate_embedded and not (self.root / "dataset_coco.json").exists():
-            generate_embedded(
+            write_embedded(
                 self.root,
                 embedded_train,
                 embedded_val,
@@ -201,7 +205,7 @@ def available_cpus() -> int:
     return os.cpu_count() or 1
 
 
-def generate_embedded(root: Path, train: int, val: int, test: int, size: int, seed: int) -> None:
+def write_embedded(root: Path, train: int, val: int, test: int, size: int, seed: int) -> None:
     """Write the embedded data set (``captioning.synthetic``) into ``root`` atomically: built in
     a sibling temporary folder, then renamed (a DDP rank that loses the race drops its copy)."""
     from captioning.synthetic import write_dataset
