@@ -204,12 +204,13 @@ def test_3_nan_camera_options_are_refused_by_name():
 def test_3_non_finite_loss_stops_training_naming_step_and_term(
     tiny_cli_args, tiny_data_root, tmp_path, monkeypatch, capsys
 ):
+    import captioning.privacy_captioner as model_module
     import train
 
     def nan_distortion(captured, images):
         return (captured * 0).mean() * math.nan
 
-    monkeypatch.setattr(train, "distortion_loss", nan_distortion)
+    monkeypatch.setattr(model_module, "distortion_loss", nan_distortion)
     run = tmp_path / "run"
     argv = [
         "fit",
@@ -410,6 +411,8 @@ def files(tmp_path_factory) -> dict[str, Path]:
     f["truncated"].write_bytes(f["training"].read_bytes()[:120])
     f["attacker"] = d / "generator.pt"
     torch.save({"kind": "unet", "hparams": {}, "state_dict": {}}, f["attacker"])
+    f["captioner"] = d / "captioner.pt"  # captioning.model.save_checkpoint's format
+    torch.save({"model_config": {}, "state_dict": {}, "vocab": {"itos": []}}, f["captioner"])
     f["image"] = d / "photo.png"
     Image.new("RGB", (16, 16)).save(f["image"])
     f["bad_yaml"] = d / "bad.yaml"
@@ -435,6 +438,7 @@ CASES = [
     ("evaluate", "caption --ckpt {empty} --image {image}", "is empty"),
     ("evaluate", "caption --ckpt {truncated} --image {image}", "truncated"),
     ("evaluate", "caption --ckpt {attacker} --image {image}", "attacker checkpoint"),
+    ("evaluate", "caption --ckpt {captioner} --image {image}", "captioner-only checkpoint"),
     ("evaluate", "caption --ckpt {dir} --image {image}", "is a directory"),
     ("evaluate", "caption --ckpt {training} --image {dir}", "--image"),
     ("evaluate", "caption --ckpt {training} --image {image} --image-size -3", "--image-size"),
@@ -472,14 +476,14 @@ CASES = [
     ("prepare", "prepare --root {bad_json_root}", "dataset_coco.json"),
     ("optics-demo", "--size 0 --out {dir}/od", "--size"),
     ("optics-demo", "--defocus-um nan --out {dir}/od", "--defocus-um"),
-    ("captioner", "--data {dir} --out {dir}/cap --lr nan", "--lr"),
+    ("train", "fit --model.camera.preset ideal --model.lr_decoder nan", "model.lr_decoder"),
     ("export", "--coefficients {edited_lens} --out {dir}/e --tolerance-um nan", "--tolerance-um"),
     ("export", "--coefficients {edited_lens} --out {dir}/e --max-sag-um inf", "--max-sag-um"),
     ("evaluate", "attack --camera ideal --train-fraction nan", "--train-fraction"),
     ("optics-demo", "--defocus-um abc --out {dir}/od", "--defocus-um"),
-    ("captioner", "--data {dir} --out {dir}/cap --epochs 0", "--epochs"),
-    ("captioner", "--data {dir} --out {dir}/cap --max-train-images 0", "--max-train-images"),
-    ("captioner", "--data {dir}/nowhere --out {dir}/cap", "nowhere"),
+    ("train", "fit --model.camera.preset ideal --trainer.max_epochs -5", "max_epochs"),
+    ("train", "fit --model.camera.preset ideal --data.max_eval_images 0", "data.max_eval_images"),
+    ("train", "fit --model.blind true --data.root {dir}/nowhere", "nowhere"),
     ("train", "fit --model.camera.initial_defocus_um .nan", "initial_defocus_um"),
     ("train", "fit --model.camera.pupil_grid abc", "pupil_grid"),
     ("train", "fit --model.w_dec abc", "model.w_dec"),
@@ -504,8 +508,6 @@ def _entry(name: str):
         from optics.export import main
     elif name == "prepare":
         from captioning.data import main
-    elif name == "captioner":
-        from captioning.train_captioner import main
     elif name == "optics-demo":
         from optics.demo import main
     else:
