@@ -7,6 +7,8 @@ import torch
 
 from train import cli_main
 
+pytestmark = pytest.mark.slow  # trains models: minutes on CPU
+
 ONLY_ADVERSARY = [
     "--model.w_dec", "0", "--model.w_distortion", "0", "--model.w_psf_mask", "0",
     "--model.w_attack", "0", "--model.w_scene_labels", "0", "--model.camera.read_noise_std", "0",
