@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torchmetrics import Metric
 from torchmetrics.utilities import dim_zero_cat
 
@@ -22,7 +23,7 @@ from captioning.grounding import grounding_scores
 from captioning.metrics import fast_scores, score_captions
 from captioning.vocab import Vocabulary
 
-__all__ = ["PerImageRows", "image_quality", "per_image_outputs", "split_metrics"]
+__all__ = ["PerImageRows", "fixed_width", "image_quality", "per_image_outputs", "split_metrics"]
 
 ROW_FIELDS = ("image_id", "tokens", "ssim", "psnr", "wiener_ssim_per_k", "adversary_ssim")
 
@@ -133,3 +134,11 @@ def image_quality(
     c, o = captured.float().clamp(0, 1), original.float()
     mse = (c - o).square().flatten(1).mean(1).clamp_min(1e-12)
     return attack_ssim(c, o), 10 * torch.log10(1.0 / mse)
+
+
+def fixed_width(tokens: torch.Tensor, width: int, pad_id: int) -> torch.Tensor:
+    """(B, L) token ids → (B, width): padded with ``pad_id`` or cut (batches of different
+    caption lengths then concatenate across steps and ranks)."""
+    if tokens.shape[1] >= width:
+        return tokens[:, :width]
+    return F.pad(tokens, (0, width - tokens.shape[1]), value=pad_id)

@@ -12,9 +12,7 @@ configs and commands use those names; :data:`CAPTIONER_FIELDS` of them make the 
 from __future__ import annotations
 
 import logging
-import math
-from collections.abc import Mapping
-from dataclasses import asdict, fields
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +20,9 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 
-from attacks.adversary import ADVERSARIES, InLoopAdversary
+from attacks.adversary import InLoopAdversary
 from attacks.losses import wiener_leakage
-from attacks.nonblind import Response, default_k_grid
+from attacks.nonblind import Response
 from captioning.callbacks import (
     EvalFigures,
     FrozenStagesNote,
@@ -34,58 +32,23 @@ from captioning.callbacks import (
 from captioning.checkpoints import load_captioner_weights
 from captioning.data import CaptionBatch
 from captioning.decoder import caption_loss, doubly_stochastic_loss
-from captioning.eval_outputs import PerImageRows, image_quality, per_image_outputs, split_metrics
+from captioning.eval_outputs import (
+    PerImageRows,
+    fixed_width,
+    image_quality,
+    per_image_outputs,
+    split_metrics,
+)
 from captioning.grounding import SCENE_LABELS, scene_labels
 from captioning.model import Captioner, CaptionerConfig
-from captioning.optim import DECAYS, warmup_then_decay
+from captioning.optim import warmup_then_decay
+from captioning.options import CAPTIONER_FIELDS, DEFAULT_ATTACK_KS, check_options
 from captioning.vocab import Vocabulary
 from optics import Camera, CameraConfig, distortion_loss, psf_mask_loss
 
 __all__ = ["CAPTIONER_FIELDS", "DEFAULT_ATTACK_KS", "PrivacyCaptioner", "check_options"]
 
 log = logging.getLogger("privcam.train")
-
-# the training-time Wiener attacker's noise-to-signal ratios (val/wiener_ssim, w_attack): the
-# attack's own grid (attacks.nonblind, 4 per decade) at one per decade over 1e-4 … 1, since the
-# in-loop attacker runs on every step
-DEFAULT_ATTACK_KS = tuple(default_k_grid("constant")[8:25:4].tolist())
-# the model options that are CaptionerConfig fields (vocab_size comes from the data)
-CAPTIONER_FIELDS = tuple(f.name for f in fields(CaptionerConfig) if f.name != "vocab_size")
-NON_NEGATIVE = ("w_dec", "dsr_lambda", "w_distortion", "w_psf_mask", "w_attack", "lr_camera",
-                "lr_encoder", "lr_decoder", "weight_decay", "warmup_steps", "w_scene_labels",
-                "w_adversary")  # fmt: skip
-
-
-def check_options(options: Mapping[str, Any]) -> None:
-    """Refuse bad model options by name before anything is built (``ValueError``)."""
-    for name in NON_NEGATIVE:
-        value = options[name]
-        if not (isinstance(value, (int, float)) and value >= 0 and math.isfinite(value)):
-            raise ValueError(f"model.{name} must be a finite number >= 0, got {value!r}")
-    ks = options["attack_ks"]
-    if ks is not None and (
-        len(ks) == 0 or not all(isinstance(k, (int, float)) and k > 0 for k in ks)
-    ):
-        raise ValueError(
-            f"model.attack_ks must be a non-empty list of noise-to-signal ratios > 0, got {ks!r}"
-        )
-    if options["scheduler"] not in DECAYS:
-        raise ValueError(f"model.scheduler must be 'cosine' or 'constant', got "
-                         f"{options['scheduler']!r}")
-    if options["vocab_size"] < 5:
-        raise ValueError(
-            f"model.vocab_size={options['vocab_size']}: it is linked from the data module's "
-            "vocabulary; build the model through train.py (LightningCLI) or pass the vocabulary "
-            "size"
-        )
-    if options["adversary"] not in ADVERSARIES:
-        raise ValueError(
-            f"model.adversary must be one of {list(ADVERSARIES)}, got {options['adversary']!r}"
-        )
-    if options["adversary"] == "none" and options["w_adversary"] > 0:
-        raise ValueError("model.w_adversary > 0 needs an attacker: set model.adversary to one of "
-                         f"{list(ADVERSARIES[1:])}")
-
 
 class PrivacyCaptioner(L.LightningModule):
     """Camera + captioner trained end to end.
@@ -483,10 +446,3 @@ class PrivacyCaptioner(L.LightningModule):
             "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
         }
 
-
-def fixed_width(tokens: torch.Tensor, width: int, pad_id: int) -> torch.Tensor:
-    """(B, L) token ids → (B, width): padded with ``pad_id`` or cut (batches of different
-    caption lengths then concatenate across steps and ranks)."""
-    if tokens.shape[1] >= width:
-        return tokens[:, :width]
-    return F.pad(tokens, (0, width - tokens.shape[1]), value=pad_id)

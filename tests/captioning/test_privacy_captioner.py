@@ -9,13 +9,10 @@ import pytest
 import torch
 
 from captioning.data import CaptionDataset, collate_captions, load_records
+from captioning.eval_outputs import fixed_width
 from captioning.optim import warmup_then_decay
-from captioning.privacy_captioner import (
-    CAPTIONER_FIELDS,
-    DEFAULT_ATTACK_KS,
-    PrivacyCaptioner,
-    fixed_width,
-)
+from captioning.options import CAPTIONER_FIELDS, DEFAULT_ATTACK_KS
+from captioning.privacy_captioner import PrivacyCaptioner
 from captioning.vocab import Vocabulary, tokenize
 
 # no optics and a noiseless, unquantised sensor: the captioner sees the scenes themselves
