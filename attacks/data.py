@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from captioning.data import CorruptImageError, load_image
+from captioning.images import CorruptImageError, load_image
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -133,7 +133,7 @@ def to_uint8(images: torch.Tensor) -> np.ndarray:
 
 def _resize_boxes(boxes: Sequence[Box], width: int, height: int, size: int) -> list[Box]:
     """Face boxes (x, y, w, h) of a ``width`` × ``height`` image after training's resize of the
-    whole frame to ``size``² (``captioning.data.load_image``); boxes under 4 px are dropped."""
+    whole frame to ``size``² (``captioning.images.load_image``); boxes under 4 px are dropped."""
     sx, sy = size / width, size / height
     out = []
     for bx, by, bw, bh in boxes:
@@ -179,7 +179,7 @@ def make_embedded_set(
 
 def _is_data_root(root: Path) -> bool:
     """A COCO/Karpathy data root: a Karpathy split file or COCO caption files."""
-    from captioning.data import KARPATHY_FILE
+    from captioning.coco import KARPATHY_FILE
 
     return (root / KARPATHY_FILE).is_file() or any((root / "annotations").glob("captions_*.json"))
 
@@ -187,9 +187,9 @@ def _is_data_root(root: Path) -> bool:
 def _root_entries(root: Path, split: str | None) -> tuple[list[tuple[Path, list[Box]]], bool]:
     """(image file, face boxes) of a data root's split (None: every split), and whether the
     annotations have face entries at all; read by the
-    captioning reader (``captioning.data.load_records``: Karpathy train includes restval; COCO
+    captioning reader (``captioning.coco.load_records``: Karpathy train includes restval; COCO
     caption files only, never ``instances_*``)."""
-    from captioning.data import SPLITS, load_records
+    from captioning.coco import SPLITS, load_records
 
     if split is not None and split not in SPLITS:
         raise ValueError(f"--split {split!r}: use one of {', '.join(SPLITS)} (train includes "
@@ -224,10 +224,10 @@ def load_image_set(
     Args:
         source: "embedded" (generated, see :func:`make_embedded_set`), a COCO/Karpathy data
             root (``dataset_coco.json`` or ``annotations/captions_*.json``, read by
-            ``captioning.data``; face boxes come from their ``faces`` entries when present), or
+            ``captioning.coco``; face boxes come from their ``faces`` entries when present), or
             a folder of PNG/JPEG images.
         image_size: square side the images are resized to (as in training: the whole frame,
-            bilinear; ``captioning.data.load_image``).
+            bilinear; ``captioning.images.load_image``).
         max_images: keep at most this many (the first ones, in sorted order); for "embedded"
             the number generated (default 300).
         split: split of a data root: train (with restval), val or test (None: all).

@@ -189,7 +189,7 @@ def caption_images(
     """Caption image files through a trained model: what its camera records, then its
     captioner (a blind model sees grey). ``image_size``: the scene size (default: the one it
     was trained at). Returns (caption, log-probability) per image."""
-    from captioning.data import load_image
+    from captioning.images import load_image
 
     module, raw = load_model(ckpt, device)
     size = image_size or int(raw.get("datamodule_hyper_parameters", {}).get("image_size", 256))

@@ -17,6 +17,7 @@ import torch
 from PIL import Image
 
 import captioning.data as cdata
+import captioning.prepared as cprep
 from captioning.data import (
     CaptionDataError,
     CaptionDataset,
@@ -83,7 +84,7 @@ def test_1_killed_reprepare_leaves_previous_state_or_nothing(data_root, tmp_path
             raise KeyboardInterrupt("SIGTERM")
         return real_load(path, size)
 
-    monkeypatch.setattr(cdata, "load_image", killed_while_decoding)
+    monkeypatch.setattr(cprep, "load_image", killed_while_decoding)
     with pytest.raises(KeyboardInterrupt):
         prepare_split(load_records(data_root, "val"), out, "val", 32)
     monkeypatch.undo()
@@ -127,7 +128,7 @@ def test_1_killed_between_moves_leaves_no_index(data_root, tmp_path, monkeypatch
     records = load_records(data_root, "test")
     prepare_split(records, out, "test", 32)
     monkeypatch.setattr(
-        cdata, "_write_json_atomic", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt("SIGTERM"))
+        cprep, "_write_json_atomic", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt("SIGTERM"))
     )
     with pytest.raises(KeyboardInterrupt):
         prepare_split(records[:2], out, "test", 32)
