@@ -22,6 +22,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from captioning.images import CorruptImageError, load_image
+
 __all__ = [
     "IMAGE_SUFFIXES",
     "ImageSet",
@@ -129,25 +131,18 @@ def to_uint8(images: torch.Tensor) -> np.ndarray:
 # --------------------------------------------------------------------------- loading
 
 
-def _square_resize(img: Image.Image, size: int, boxes: list[Box]) -> tuple[np.ndarray, list[Box]]:
-    """Centre-crop to a square and resize to size² (bicubic); transform the boxes too."""
-    from captioning.data import to_rgb8
-
-    w, h = img.size
-    side = min(w, h)
-    x0, y0 = (w - side) // 2, (h - side) // 2
-    img = to_rgb8(img).crop((x0, y0, x0 + side, y0 + side))
-    if side != size:
-        img = img.resize((size, size), Image.Resampling.BICUBIC)
-    s = size / side
+def _resize_boxes(boxes: Sequence[Box], width: int, height: int, size: int) -> list[Box]:
+    """Face boxes (x, y, w, h) of a ``width`` × ``height`` image after training's resize of the
+    whole frame to ``size``² (``captioning.images.load_image``); boxes under 4 px are dropped."""
+    sx, sy = size / width, size / height
     out = []
     for bx, by, bw, bh in boxes:
-        nx, ny = max(round((bx - x0) * s), 0), max(round((by - y0) * s), 0)
-        nw = min(round(bw * s), size - nx)
-        nh = min(round(bh * s), size - ny)
+        nx, ny = max(round(bx * sx), 0), max(round(by * sy), 0)
+        nw = min(round(bw * sx), size - nx)
+        nh = min(round(bh * sy), size - ny)
         if nw >= 4 and nh >= 4:
             out.append((nx, ny, nw, nh))
-    return np.asarray(img, dtype=np.uint8), out
+    return out
 
 
 def _parse_boxes(entry: dict[str, Any]) -> list[Box]:
@@ -182,37 +177,39 @@ def make_embedded_set(
     return ImageSet(np.stack(images), names, faces, ids, source=f"embedded(seed={seed})")
 
 
-def _find_annotation(root: Path) -> Path | None:
-    candidates = [root / "dataset_coco.json"]
-    if (root / "annotations").is_dir():
-        candidates += sorted((root / "annotations").glob("*.json"))
-    return next((c for c in candidates if c.is_file()), None)
+def _is_data_root(root: Path) -> bool:
+    """A COCO/Karpathy data root: a Karpathy split file or COCO caption files."""
+    from captioning.coco import KARPATHY_FILE
+
+    return (root / KARPATHY_FILE).is_file() or any((root / "annotations").glob("captions_*.json"))
 
 
-def _coco_entries(root: Path, ann: Path, split: str | None) -> list[tuple[Path, list[Box]]]:
-    data = json.loads(ann.read_text())
-    entries: list[tuple[Path, list[Box]]] = []
-    if "images" not in data:
-        raise ValueError(f"{ann} has no 'images' list: not a COCO/Karpathy annotation file")
-    files = [ann]
-    if ann.name != "dataset_coco.json":  # COCO caption files: read all of them
-        files = sorted(ann.parent.glob("*.json"))
-    for f in files:
-        content = data if f == ann else json.loads(f.read_text())
-        for img in content.get("images", []):
-            if split and "split" in img and img["split"] != split:
-                continue
-            name = img.get("filename") or img.get("file_name")
-            sub = img.get("filepath", "")
-            candidates = [root / sub / name, root / "images" / name, root / name]
-            path = next((c for c in candidates if c.is_file()), None)
-            if path is None:
-                raise FileNotFoundError(
-                    f"image {name!r} listed in {f} not found under {root} (tried "
-                    f"{[str(c) for c in candidates]}); check --images points at the data root"
-                )
-            entries.append((path, _parse_boxes(img)))
-    return entries
+def _root_entries(root: Path, split: str | None) -> tuple[list[tuple[Path, list[Box]]], bool]:
+    """(image file, face boxes) of a data root's split (None: every split), and whether the
+    annotations have face entries at all; read by the
+    captioning reader (``captioning.coco.load_records``: Karpathy train includes restval; COCO
+    caption files only, never ``instances_*``)."""
+    from captioning.coco import SPLITS, load_records
+
+    if split is not None and split not in SPLITS:
+        raise ValueError(f"--split {split!r}: use one of {', '.join(SPLITS)} (train includes "
+                         "restval) or all")
+    records, absent = [], []
+    for name in SPLITS if split is None else (split,):
+        try:
+            records += load_records(root, name)
+        except FileNotFoundError as err:  # e.g. COCO caption files have no test split
+            if split is not None:
+                raise
+            absent.append(err)
+    if not records:
+        raise absent[0]
+    missing = [r.path for r in records if not r.path.is_file()]
+    if missing:
+        raise FileNotFoundError(f"image {missing[0]} listed under {root} not found "
+                                f"({len(missing)} missing); check --images points at the data root")
+    annotated = any("faces" in r.info() for r in records)
+    return [(r.path, _parse_boxes(r.info())) for r in records], annotated
 
 
 def load_image_set(
@@ -226,12 +223,14 @@ def load_image_set(
 
     Args:
         source: "embedded" (generated, see :func:`make_embedded_set`), a COCO/Karpathy data
-            root (``dataset_coco.json`` or ``annotations/*.json``; face boxes are read from
-            their ``faces`` entries when present), or a folder of PNG/JPEG images.
-        image_size: square side the images are centre-cropped and resized to.
+            root (``dataset_coco.json`` or ``annotations/captions_*.json``, read by
+            ``captioning.coco``; face boxes come from their ``faces`` entries when present), or
+            a folder of PNG/JPEG images.
+        image_size: square side the images are resized to (as in training: the whole frame,
+            bilinear; ``captioning.images.load_image``).
         max_images: keep at most this many (the first ones, in sorted order); for "embedded"
             the number generated (default 300).
-        split: Karpathy split to use for a data root (None: all).
+        split: split of a data root: train (with restval), val or test (None: all).
 
     Returns:
         ImageSet with (N, image_size, image_size, 3) uint8 images.
@@ -248,13 +247,8 @@ def load_image_set(
                                 "COCO/Karpathy data root, or 'embedded'")
     if root.is_file():
         raise ValueError(f"--images {root} is a file; pass the folder that contains the images")
-    ann = _find_annotation(root)
-    if ann is not None:
-        entries = _coco_entries(root, ann, split)
-        if not entries and split:
-            raise ValueError(f"{ann} lists no images in split {split!r}; pass --split with "
-                             "one of train/restval/val/test or --split all")
-        has_boxes = any("faces" in e for e in json.loads(ann.read_text()).get("images", [])[:50])
+    if _is_data_root(root):
+        entries, has_boxes = _root_entries(root, split)
     else:
         paths = sorted(p for p in root.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         entries = [(p, []) for p in paths]
@@ -262,22 +256,25 @@ def load_image_set(
     if not entries:
         raise FileNotFoundError(
             f"no images in {root} (looked for {', '.join(IMAGE_SUFFIXES)} files, "
-            "dataset_coco.json and annotations/*.json); pass a folder with images or 'embedded'"
+            "dataset_coco.json and annotations/captions_*.json); pass a folder with images or "
+            "'embedded'"
         )
     images, names, faces, skipped = [], [], [], []
     for path, boxes in entries:
         if max_images is not None and len(images) == max_images:
             break
-        try:
-            with Image.open(path) as img:
-                arr, new_boxes = _square_resize(img, image_size, list(boxes))
-        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
+        try:  # the training pipeline's decoding and resize (whole frame, bilinear)
+            arr = load_image(path, image_size)
+            if boxes:
+                with Image.open(path) as img:
+                    boxes = _resize_boxes(boxes, *img.size, image_size)
+        except (CorruptImageError, OSError) as err:
             log.warning("skipping image %s: cannot decode it (%s)", path, err)
             skipped.append(path.name)
             continue
         images.append(arr)
         names.append(path.stem)
-        faces.append(new_boxes)
+        faces.append(list(boxes))
     if skipped:
         log.warning("skipped %d corrupt image(s) in %s: %s", len(skipped), root,
                     ", ".join(skipped[:10]) + (" ..." if len(skipped) > 10 else ""))

@@ -132,8 +132,9 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu"
     if path.is_dir():
         raise IsADirectoryError(f"checkpoint {path} is a directory; pass the captioner.pt file")
     if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} not found; train one with "
-                                "`python -m captioning.train_captioner`")
+        raise FileNotFoundError(f"checkpoint {path} not found; write one with save_checkpoint "
+                                "(training runs write …/checkpoints/best.ckpt: "
+                                "captioning.checkpoints.load_model reads those)")
     if path.stat().st_size == 0:
         raise ValueError(f"checkpoint {path} is empty (0 bytes): the run that wrote it was "
                          "interrupted; retrain or use another checkpoint")

@@ -295,7 +295,7 @@ def load_camera(path: str | Path, map_location: str = "cpu") -> Camera:
 _KIND_TEXT = {
     "training": "a privcam end-to-end training checkpoint",
     "camera": "a camera file (optics.save_camera)",
-    "captioner": "a captioner-only checkpoint (captioning.train_captioner)",
+    "captioner": "a captioner-only checkpoint (captioning.model.save_checkpoint)",
     "attacker": "an attacker checkpoint (DeblurGAN-v2 / U-Net, attacks.learned)",
     "unknown": "not a privcam checkpoint",
 }

@@ -43,3 +43,15 @@ def _tiny_cli_args(data_root: Path, run_dir: Path, *extra: str) -> list[str]:
 def tiny_cli_args():
     """Builder of LightningCLI arguments for a tiny run: (data_root, run_dir, *extra) → argv."""
     return _tiny_cli_args
+
+
+def pytest_collection_modifyitems(config, items):
+    """``@pytest.mark.gpu`` tests are skipped on machines without CUDA."""
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA device")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)

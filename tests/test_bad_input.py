@@ -17,6 +17,7 @@ import torch
 from PIL import Image
 
 import captioning.data as cdata
+import captioning.prepared as cprep
 from captioning.data import (
     CaptionDataError,
     CaptionDataset,
@@ -83,7 +84,7 @@ def test_1_killed_reprepare_leaves_previous_state_or_nothing(data_root, tmp_path
             raise KeyboardInterrupt("SIGTERM")
         return real_load(path, size)
 
-    monkeypatch.setattr(cdata, "load_image", killed_while_decoding)
+    monkeypatch.setattr(cprep, "load_image", killed_while_decoding)
     with pytest.raises(KeyboardInterrupt):
         prepare_split(load_records(data_root, "val"), out, "val", 32)
     monkeypatch.undo()
@@ -127,7 +128,7 @@ def test_1_killed_between_moves_leaves_no_index(data_root, tmp_path, monkeypatch
     records = load_records(data_root, "test")
     prepare_split(records, out, "test", 32)
     monkeypatch.setattr(
-        cdata, "_write_json_atomic", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt("SIGTERM"))
+        cprep, "_write_json_atomic", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt("SIGTERM"))
     )
     with pytest.raises(KeyboardInterrupt):
         prepare_split(records[:2], out, "test", 32)
@@ -204,12 +205,13 @@ def test_3_nan_camera_options_are_refused_by_name():
 def test_3_non_finite_loss_stops_training_naming_step_and_term(
     tiny_cli_args, tiny_data_root, tmp_path, monkeypatch, capsys
 ):
+    import captioning.privacy_captioner as model_module
     import train
 
     def nan_distortion(captured, images):
         return (captured * 0).mean() * math.nan
 
-    monkeypatch.setattr(train, "distortion_loss", nan_distortion)
+    monkeypatch.setattr(model_module, "distortion_loss", nan_distortion)
     run = tmp_path / "run"
     argv = [
         "fit",
@@ -410,6 +412,8 @@ def files(tmp_path_factory) -> dict[str, Path]:
     f["truncated"].write_bytes(f["training"].read_bytes()[:120])
     f["attacker"] = d / "generator.pt"
     torch.save({"kind": "unet", "hparams": {}, "state_dict": {}}, f["attacker"])
+    f["captioner"] = d / "captioner.pt"  # captioning.model.save_checkpoint's format
+    torch.save({"model_config": {}, "state_dict": {}, "vocab": {"itos": []}}, f["captioner"])
     f["image"] = d / "photo.png"
     Image.new("RGB", (16, 16)).save(f["image"])
     f["bad_yaml"] = d / "bad.yaml"
@@ -435,6 +439,7 @@ CASES = [
     ("evaluate", "caption --ckpt {empty} --image {image}", "is empty"),
     ("evaluate", "caption --ckpt {truncated} --image {image}", "truncated"),
     ("evaluate", "caption --ckpt {attacker} --image {image}", "attacker checkpoint"),
+    ("evaluate", "caption --ckpt {captioner} --image {image}", "captioner-only checkpoint"),
     ("evaluate", "caption --ckpt {dir} --image {image}", "is a directory"),
     ("evaluate", "caption --ckpt {training} --image {dir}", "--image"),
     ("evaluate", "caption --ckpt {training} --image {image} --image-size -3", "--image-size"),
@@ -472,14 +477,14 @@ CASES = [
     ("prepare", "prepare --root {bad_json_root}", "dataset_coco.json"),
     ("optics-demo", "--size 0 --out {dir}/od", "--size"),
     ("optics-demo", "--defocus-um nan --out {dir}/od", "--defocus-um"),
-    ("captioner", "--data {dir} --out {dir}/cap --lr nan", "--lr"),
+    ("train", "fit --model.camera.preset ideal --model.lr_decoder nan", "model.lr_decoder"),
     ("export", "--coefficients {edited_lens} --out {dir}/e --tolerance-um nan", "--tolerance-um"),
     ("export", "--coefficients {edited_lens} --out {dir}/e --max-sag-um inf", "--max-sag-um"),
     ("evaluate", "attack --camera ideal --train-fraction nan", "--train-fraction"),
     ("optics-demo", "--defocus-um abc --out {dir}/od", "--defocus-um"),
-    ("captioner", "--data {dir} --out {dir}/cap --epochs 0", "--epochs"),
-    ("captioner", "--data {dir} --out {dir}/cap --max-train-images 0", "--max-train-images"),
-    ("captioner", "--data {dir}/nowhere --out {dir}/cap", "nowhere"),
+    ("train", "fit --model.camera.preset ideal --trainer.max_epochs -5", "max_epochs"),
+    ("train", "fit --model.camera.preset ideal --data.max_eval_images 0", "data.max_eval_images"),
+    ("train", "fit --model.blind true --data.root {dir}/nowhere", "nowhere"),
     ("train", "fit --model.camera.initial_defocus_um .nan", "initial_defocus_um"),
     ("train", "fit --model.camera.pupil_grid abc", "pupil_grid"),
     ("train", "fit --model.w_dec abc", "model.w_dec"),
@@ -504,8 +509,6 @@ def _entry(name: str):
         from optics.export import main
     elif name == "prepare":
         from captioning.data import main
-    elif name == "captioner":
-        from captioning.train_captioner import main
     elif name == "optics-demo":
         from optics.demo import main
     else:
@@ -545,11 +548,11 @@ def test_debug_shows_the_traceback(files, capsys, monkeypatch):
 
 
 def test_one_error_helper_for_optics_and_captioning():
-    """captioning and optics never import each other: the helper is copied, not forked."""
+    """One error helper (optics.cli_errors), imported by captioning too: no copy to drift."""
     root = Path(__file__).resolve().parents[1]
-    assert (root / "optics" / "cli_errors.py").read_text() == (
-        root / "captioning" / "cli_errors.py"
-    ).read_text()
+    assert not (root / "captioning" / "cli_errors.py").exists()
+    for path in [*(root / "captioning").glob("*.py"), root / "train.py", root / "evaluate.py"]:
+        assert "captioning.cli_errors" not in path.read_text(), path
 
 
 def test_camera_checkpoint_passed_as_attacker_is_named(files, tmp_path):

@@ -1,5 +1,7 @@
 """Attack data: loading image sets, simulating pairs, PNG round trip, clear errors."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -52,3 +54,39 @@ def test_pairs_round_trip_and_mismatch(tmp_path, small_camera):
         load_pairs(tmp_path / "pairs")
     with pytest.raises(ValueError, match="mismatched pairs: 6 captures"):
         PairSet(pairs.captures, pairs.originals[:5], pairs.train, pairs.test, pairs.names)
+
+
+def test_data_root_is_read_like_training(tmp_path):
+    """One COCO/Karpathy reader: restval is part of train, only captions_* files count, and the
+    pixels are training's (captioning.data.load_image at the same size)."""
+    import json
+
+    from captioning.data import load_image, load_records
+    from captioning.synthetic import write_dataset
+
+    root = write_dataset(tmp_path / "syn", seed=0, train=10, val=2, test=2, size=48)
+    doc = json.loads((root / "dataset_coco.json").read_text())
+    restval = [e["filename"] for e in doc["images"] if e["split"] == "restval"]
+    assert restval  # the writer marks some train images restval
+    train = load_image_set(root, image_size=32, split="train")
+    assert {f"{Path(n).stem}" for n in restval} <= set(train.names)
+    records = load_records(root, "train")
+    assert len(train) == len(records)
+    assert np.array_equal(train.images[0], load_image(records[0].path, 32))
+    # COCO files only: instances_* (which list every image again) are not caption files
+    coco = tmp_path / "coco"
+    (coco / "annotations").mkdir(parents=True)
+    (coco / "val2014").mkdir()
+    images, anns = [], []
+    for i, rec in enumerate(load_records(root, "val")):
+        Image.open(rec.path).save(coco / "val2014" / rec.path.name)
+        images.append({"id": i, "file_name": rec.path.name})
+        anns.append({"id": i, "image_id": i, "caption": rec.captions[0]})
+    (coco / "annotations" / "captions_val2014.json").write_text(
+        json.dumps({"images": images, "annotations": anns}))
+    (coco / "annotations" / "instances_val2014.json").write_text(
+        json.dumps({"images": images, "annotations": []}))
+    both = load_image_set(coco, image_size=32, split=None)
+    assert len(both) == len(images)
+    with pytest.raises(ValueError, match="--split 'restval'"):
+        load_image_set(root, image_size=32, split="restval")

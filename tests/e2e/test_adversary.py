@@ -7,6 +7,8 @@ import torch
 
 from train import cli_main
 
+pytestmark = pytest.mark.slow  # trains models: minutes on CPU
+
 ONLY_ADVERSARY = [
     "--model.w_dec", "0", "--model.w_distortion", "0", "--model.w_psf_mask", "0",
     "--model.w_attack", "0", "--model.w_scene_labels", "0", "--model.camera.read_noise_std", "0",
@@ -32,7 +34,7 @@ def test_adversary_term_alone_lowers_the_attackers_ssim(kind, tiny_cli_args, tin
         opt.zero_grad()
         terms["loss"].backward()
         opt.step()
-        history.append(float(terms["adversary_ssim"]))
+        history.append(float(terms["adversary_ssim"].detach()))
         assert all(p.grad is None for p in model._adversary.net.parameters())
     assert history[-1] < history[0] - 0.01, history
 

@@ -2,8 +2,11 @@
 
 from pathlib import Path
 
+import pytest
 import torch
 import yaml
+
+pytestmark = pytest.mark.slow  # trains models: minutes on CPU
 
 DEMO_YAML = Path(__file__).resolve().parents[2] / "configs" / "demo.yaml"
 

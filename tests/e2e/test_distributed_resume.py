@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 
+pytestmark = pytest.mark.slow  # trains models: minutes on CPU
+
 REPO = Path(__file__).resolve().parents[2]
 
 

@@ -7,6 +7,8 @@ import torch
 
 from train import CaptionDataModule, PrivacyCaptioner, cli_main
 
+pytestmark = pytest.mark.slow  # trains models: minutes on CPU
+
 CONFIGS = sorted(  # training configs (attack_*.yaml belong to `evaluate.py attack`)
     p
     for p in (Path(__file__).resolve().parents[2] / "configs").glob("*.yaml")

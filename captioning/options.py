@@ -1,0 +1,57 @@
+"""Options of the end-to-end model that need more than a type: ranges, choices, the training
+K grid, and which of them make the captioner's typed config."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import fields
+from typing import Any
+
+from attacks.adversary import ADVERSARIES
+from attacks.nonblind import default_k_grid
+from captioning.model import CaptionerConfig
+from captioning.optim import DECAYS
+
+__all__ = ["CAPTIONER_FIELDS", "DEFAULT_ATTACK_KS", "check_options"]
+
+# the training-time Wiener attacker's noise-to-signal ratios (val/wiener_ssim, w_attack): the
+# attack's own grid (attacks.nonblind, 4 per decade) at one per decade over 1e-4 … 1, since the
+# in-loop attacker runs on every step
+DEFAULT_ATTACK_KS = tuple(default_k_grid("constant")[8:25:4].tolist())
+# the model options that are CaptionerConfig fields (vocab_size comes from the data)
+CAPTIONER_FIELDS = tuple(f.name for f in fields(CaptionerConfig) if f.name != "vocab_size")
+NON_NEGATIVE = ("w_dec", "dsr_lambda", "w_distortion", "w_psf_mask", "w_attack", "lr_camera",
+                "lr_encoder", "lr_decoder", "weight_decay", "warmup_steps", "w_scene_labels",
+                "w_adversary")  # fmt: skip
+
+
+def check_options(options: Mapping[str, Any]) -> None:
+    """Refuse bad model options by name before anything is built (``ValueError``)."""
+    for name in NON_NEGATIVE:
+        value = options[name]
+        if not (isinstance(value, (int, float)) and value >= 0 and math.isfinite(value)):
+            raise ValueError(f"model.{name} must be a finite number >= 0, got {value!r}")
+    ks = options["attack_ks"]
+    if ks is not None and (
+        len(ks) == 0 or not all(isinstance(k, (int, float)) and k > 0 for k in ks)
+    ):
+        raise ValueError(
+            f"model.attack_ks must be a non-empty list of noise-to-signal ratios > 0, got {ks!r}"
+        )
+    if options["scheduler"] not in DECAYS:
+        raise ValueError(f"model.scheduler must be 'cosine' or 'constant', got "
+                         f"{options['scheduler']!r}")
+    if options["vocab_size"] < 5:
+        raise ValueError(
+            f"model.vocab_size={options['vocab_size']}: it is linked from the data module's "
+            "vocabulary; build the model through train.py (LightningCLI) or pass the vocabulary "
+            "size"
+        )
+    if options["adversary"] not in ADVERSARIES:
+        raise ValueError(
+            f"model.adversary must be one of {list(ADVERSARIES)}, got {options['adversary']!r}"
+        )
+    if options["adversary"] == "none" and options["w_adversary"] > 0:
+        raise ValueError("model.w_adversary > 0 needs an attacker: set model.adversary to one of "
+                         f"{list(ADVERSARIES[1:])}")

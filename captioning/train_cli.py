@@ -1,0 +1,133 @@
+"""``python train.py``: LightningCLI over the end-to-end model and the caption data, with
+privcam's defaults (checkpoints, loggers, safeguards) and its one-line error contract."""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.fabric.utilities.exceptions import MisconfigurationException
+from lightning.pytorch.cli import LightningCLI
+
+from captioning.callbacks import EpochProgress, NonFiniteLossStop
+from captioning.checkpoints import check_ckpt_path
+from captioning.datamodule import CaptionDataModule
+from captioning.privacy_captioner import PrivacyCaptioner
+from optics.cli_errors import run_cli
+
+__all__ = ["PrivcamCLI", "cli_main", "main", "option_error"]
+
+
+class PrivcamCLI(LightningCLI):
+    """LightningCLI with privcam's defaults: vocabulary size linked from the data, a checkpoint
+    callback (best by val/CIDEr as best.ckpt, last.ckpt always, in <default_root_dir>/checkpoints
+    so ``--ckpt_path last`` resumes), and TensorBoard + CSV loggers unless others are given."""
+
+    def add_arguments_to_parser(self, parser: Any) -> None:
+        from lightning.pytorch.callbacks import ModelCheckpoint
+
+        parser.link_arguments("data.vocab_size", "model.vocab_size", apply_on="instantiate")
+        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.set_defaults(
+            {
+                "checkpoint.monitor": "val/CIDEr",
+                "checkpoint.mode": "max",
+                "checkpoint.filename": "best",
+                "checkpoint.save_last": True,
+                "checkpoint.auto_insert_metric_name": False,
+            }
+        )
+
+    def instantiate_trainer(self, **kwargs: Any) -> L.Trainer:
+        from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+        config = self._get(self.config_init, "trainer", default={})
+        root = config.get("default_root_dir") or os.getcwd()
+        if config.get("logger") in (None, True):
+            tb = TensorBoardLogger(root, name="")
+            # CSV next to the TensorBoard events: <root>/version_N/csv/metrics.csv
+            kwargs["logger"] = [tb, CSVLogger(tb.log_dir, name="csv", version="")]
+        trainer = super().instantiate_trainer(**kwargs)
+        if not any(isinstance(cb, NonFiniteLossStop) for cb in trainer.callbacks):
+            trainer.callbacks.append(NonFiniteLossStop())
+        if not config.get("enable_progress_bar", True):  # no bar: one line per epoch instead
+            trainer.callbacks.append(EpochProgress())
+        for cb in trainer.checkpoint_callbacks:
+            if cb.dirpath is None:
+                cb.dirpath = os.path.join(root, "checkpoints")
+        return trainer
+
+
+def cli_main(
+    args: Sequence[str] | None = None, run: bool = True, exit_on_error: bool = True
+) -> PrivcamCLI:
+    """LightningCLI entry point (``args`` like sys.argv[1:]).
+
+    ``exit_on_error=False`` raises argument errors (``argparse.ArgumentError``) instead of
+    printing the usage and exiting; :func:`main` turns them into privcam's one-line errors.
+    """
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    torch.set_float32_matmul_precision("high")
+    return PrivcamCLI(
+        PrivacyCaptioner,
+        CaptionDataModule,
+        args=args,
+        run=run,
+        save_config_kwargs={"overwrite": True},
+        parser_kwargs={
+            "default_env": False,
+            "exit_on_error": exit_on_error,
+        },
+    )
+
+
+
+def option_error(message: str, args: Sequence[str]) -> str:
+    """jsonargparse's multi-line errors as one line: the sub-error that names the problem
+    (not the tried Union subtypes and the echoed namespace), the config file when it is one."""
+    lines = [ln.strip() for ln in message.splitlines() if ln.strip()]
+    useful = [ln[2:] for ln in lines if ln.startswith("- ") and not ln.startswith("- Expected a")]
+    if useful:
+        key = next((ln for ln in lines if ln.startswith("Parser key")), "")
+        lines = [key.rstrip(":") + ":" if key else "", useful[0]]
+    text = " ".join(ln for ln in lines if ln and not ln.startswith("Given value"))
+    if "Problems parsing config" in text:
+        configs = [b for a, b in itertools.pairwise(args) if a in ("-c", "--config")]
+        text = f"--config {', '.join(configs)}: {text}" if configs else text
+    return text
+
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python train.py ...`` with privcam's error contract: bad options, configs and data give
+    one line ``error: ...`` (exit 2), a failed run (non-finite loss) exit 1; ``--debug`` or
+    ``PRIVCAM_DEBUG=1`` shows the traceback."""
+
+    def _run(args: list[str]) -> int:
+        check_ckpt_path(args)
+        if argv is None:  # command line: LightningCLI reads sys.argv (warns when given both)
+            sys.argv = [sys.argv[0], *args]
+        try:
+            cli_main(
+                None if argv is None else args,
+                exit_on_error=any(a in ("-h", "--help") for a in args),
+            )
+        except argparse.ArgumentError as err:
+            raise ValueError(f"train.py: {option_error(str(err), args)} (see `python train.py "
+                             "fit --help`)") from err
+        except ValueError as err:
+            if "Union subtypes" not in str(err):
+                raise
+            raise ValueError(option_error(str(err), args)) from err
+        except MisconfigurationException as err:  # Lightning's own option checks
+            raise ValueError(f"trainer options: {err}") from err
+        return 0
+
+    return run_cli(_run, argv)

@@ -1,0 +1,38 @@
+"""Caption evaluation tables: the paper-style markdown and the comparison CSV."""
+
+from __future__ import annotations
+
+import csv
+
+from captioning.evaluation import PUBLISHED_COCO, markdown_table, write_csv
+
+RESULT = {
+    "camera": "privacy",
+    "checkpoint": "runs/privacy/checkpoints/best.ckpt",
+    "metrics": {"BLEU-1": 61.234, "CIDEr-D": 80.0, "ssim": 0.4, "ssim_std": 0.1, "psnr": 12.0,
+                "psnr_std": 1.5},
+}  # fmt: skip
+
+
+def test_markdown_table_rows_and_published_reference() -> None:
+    lines = markdown_table([RESULT]).splitlines()
+    assert lines[0].startswith("| camera | B-1 | B-2 | B-3 | B-4 | METEOR | ROUGE-L | CIDEr |")
+    assert "grounding F1" not in lines[0]  # no ground truth in these metrics
+    assert lines[2].startswith("| privacy | 61.2 | n/a |") and "0.400 ± 0.100" in lines[2]
+    with_paper = markdown_table([RESULT], published=True).splitlines()
+    assert len(with_paper) == 3 + len(PUBLISHED_COCO)
+    assert any(row.startswith("| paper (COCO), ideal | 73.2") for row in with_paper)
+
+
+def test_grounding_columns_appear_with_ground_truth() -> None:
+    grounded = {**RESULT, "metrics": {**RESULT["metrics"], "grounding_recall": 0.5,
+                                      "grounding_f1": 0.25}}  # fmt: skip
+    table = markdown_table([grounded])
+    assert "grounding F1" in table and "0.250" in table
+
+
+def test_comparison_csv(tmp_path) -> None:
+    write_csv(tmp_path / "c.csv", [RESULT])
+    rows = list(csv.DictReader((tmp_path / "c.csv").open()))
+    assert rows[0]["camera"] == "privacy" and float(rows[0]["BLEU-1"]) == 61.234
+    assert rows[0]["METEOR"] == "" and float(rows[0]["psnr_std"]) == 1.5

@@ -1,0 +1,97 @@
+"""The end-to-end model with the ideal camera as a captioner alone: a 10-image overfit run, and
+its option checks and helpers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from captioning.data import CaptionDataset, collate_captions, load_records
+from captioning.eval_outputs import fixed_width
+from captioning.optim import warmup_then_decay
+from captioning.options import CAPTIONER_FIELDS, DEFAULT_ATTACK_KS
+from captioning.privacy_captioner import PrivacyCaptioner
+from captioning.vocab import Vocabulary, tokenize
+
+# no optics and a noiseless, unquantised sensor: the captioner sees the scenes themselves
+IDEAL = {"preset": "ideal", "read_noise_std": 0.0, "quantize_bits": None}
+
+
+@pytest.mark.slow
+def test_overfit_ten_images(synthetic_root: Path) -> None:
+    """The loss goes to ~0 and greedy decoding reproduces the captions."""
+    torch.manual_seed(0)
+    records = load_records(synthetic_root, "train")[:10]
+    records = [type(r)(r.image_id, r.path, r.split, r.captions[:1]) for r in records]
+    vocab = Vocabulary.build([c for r in records for c in r.captions], min_count=1)
+    dataset = CaptionDataset(records, vocab, image_size=32, captions_per_image=1)
+    batch = collate_captions([dataset[i] for i in range(len(dataset))])
+    # frozen random CNN (cheap steps); the decoder must tell the 10 images apart from its
+    # features. Cosine-decayed LR: a large constant Adam step near zero loss can undo the fit.
+    model = PrivacyCaptioner(
+        vocab_size=len(vocab), camera=IDEAL, backbone="resnet18", grid_size=1,
+        trainable_from=None, embed_dim=32, hidden_dim=128, attention_dim=16, dropout=0.0,
+        cnn_input_size=None, w_dec=1.0, dsr_lambda=0.0, w_distortion=0.0, w_psf_mask=0.0,
+        lr_decoder=1e-2,
+    )  # fmt: skip
+    model.captioner.vocab = vocab
+    steps = 400
+    optimizer = torch.optim.Adam(model.param_groups())
+    scheduler = warmup_then_decay(optimizer, steps, 0, "cosine")
+    first = None
+    for _ in range(steps):
+        terms = model.losses(batch)
+        optimizer.zero_grad()
+        terms["loss"].backward()
+        optimizer.step()
+        scheduler.step()
+        first = float(terms["ce"].detach()) if first is None else first
+    with torch.no_grad():
+        final = float(model.losses(batch)["ce"])
+    assert first > 2.0
+    assert final < 0.01, f"loss only went from {first:.2f} to {final:.3f}"
+    out = model.captioner.generate(model.cnn_input(batch.float_images()), beam_size=1, max_len=20)
+    expected = [" ".join(tokenize(r.captions[0])) for r in records]
+    assert out.captions == expected
+
+
+def test_captioner_settings_make_the_typed_config() -> None:
+    model = PrivacyCaptioner(vocab_size=12, camera=IDEAL, backbone="resnet18", embed_dim=24,
+                             hidden_dim=20, attention_dim=8, weights=None)  # fmt: skip
+    config = model.captioner_config
+    assert config.vocab_size == 12 and config.embed_dim == 24 and config.backbone == "resnet18"
+    assert {f: getattr(config, f) for f in CAPTIONER_FIELDS} == {
+        f: model.hparams[f] for f in CAPTIONER_FIELDS
+    }
+
+
+@pytest.mark.parametrize(
+    ("options", "names"),
+    [
+        ({"lr_decoder": float("nan")}, "model.lr_decoder"),
+        ({"w_scene_labels": -1.0}, "model.w_scene_labels"),
+        ({"attack_ks": []}, "model.attack_ks"),
+        ({"scheduler": "step"}, "model.scheduler"),
+        ({"adversary": "gan"}, "model.adversary"),
+        ({"w_adversary": 1.0}, "needs an attacker"),
+    ],
+)
+def test_bad_options_are_named(options, names) -> None:
+    with pytest.raises(ValueError, match=names):
+        PrivacyCaptioner(vocab_size=12, camera=IDEAL, backbone="resnet18", **options)
+
+
+def test_training_k_grid_is_the_attacks_grid_per_decade() -> None:
+    from attacks.nonblind import default_k_grid
+
+    grid = default_k_grid("constant").tolist()
+    assert all(k in grid for k in DEFAULT_ATTACK_KS)
+    assert DEFAULT_ATTACK_KS == pytest.approx((1e-4, 1e-3, 1e-2, 1e-1, 1.0), rel=1e-12)
+
+
+def test_fixed_width_pads_and_cuts() -> None:
+    tokens = torch.tensor([[5, 6, 2], [7, 2, 0]])
+    assert fixed_width(tokens, 5, 0).tolist() == [[5, 6, 2, 0, 0], [7, 2, 0, 0, 0]]
+    assert fixed_width(tokens, 2, 0).tolist() == [[5, 6], [7, 2]]
