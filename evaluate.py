@@ -6,6 +6,7 @@ Subcommands:
     compare   paper-style table for several trained cameras
     demo      train all cameras on the embedded data and write a report (``make demo``)
     attack    deconvolution / learned attacks on a camera (attacks.cli)
+    tradeoff  privacy–utility frontier from caption tables and attack results
 
 Example::
 
@@ -262,6 +263,32 @@ SUBCOMMANDS.update(
         "compare": (_compare_args, _compare, "paper-style table for several trained cameras"),
         "demo": (_demo_args, _demo, "train all cameras on the embedded data and write a report"),
     }
+)
+
+
+def _tradeoff_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--captions", required=True,
+                        help="caption table (comparison.csv of `demo` or `compare`)")
+    parser.add_argument("--attacks", nargs="+", required=True, metavar="CAMERA=JSON",
+                        help="per camera of the table: the attack_results.json of "
+                             "`evaluate.py attack` on it, e.g. privacy=runs/attack/privacy/"
+                             "attack_results.json")
+    parser.add_argument("--out", default="runs/tradeoff")
+
+
+def _tradeoff(args: argparse.Namespace) -> int:
+    from attacks.tradeoff import tradeoff_report
+
+    check_output_dir(args.out, "--out")
+    paths = tradeoff_report(args.captions, args.attacks, args.out)
+    print(paths["md"].read_text(), end="")
+    return 0
+
+
+SUBCOMMANDS["tradeoff"] = (
+    _tradeoff_args,
+    _tradeoff,
+    "privacy–utility frontier: utility against the strongest attack, one point per camera",
 )
 
 

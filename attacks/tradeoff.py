@@ -1,7 +1,7 @@
 """Privacy–utility frontier: one point per camera, utility against the strongest attack.
 
-Inputs are what the other commands already write: the caption table (``evaluate.py
-captions`` / ``compare`` / ``demo``: ``comparison.csv``, one row per camera) and one
+Inputs are what the other commands already write: the caption table (``evaluate.py compare``
+or ``demo``: ``comparison.csv``, one row per camera) and one
 ``attack_results.json`` per camera (``evaluate.py attack``). For each camera the *best* attack
 is the one with the highest test SSIM among every attack that counts: doing nothing (the
 capture itself) always counts, learned attackers only when they beat the identity on their own
@@ -22,9 +22,15 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["TradeoffPoint", "best_attack", "load_attack_results", "read_caption_rows",
-           "tradeoff_points",
-           "write_tradeoff"]
+__all__ = [
+    "TradeoffPoint",
+    "best_attack",
+    "load_attack_results",
+    "read_caption_rows",
+    "tradeoff_points",
+    "tradeoff_report",
+    "write_tradeoff",
+]
 
 # rows of attack_results.json that are not attacks an adversary runs on the capture
 _NOT_ATTACKS = {"original"}
@@ -70,7 +76,7 @@ def read_caption_rows(path: str | Path) -> dict[str, dict[str, str]]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"--captions {path} not found: pass the comparison.csv that "
-                                "`evaluate.py demo`, `compare` or `captions --csv` wrote")
+                                "`evaluate.py demo` or `compare` wrote")
     with path.open(newline="") as fh:
         rows = list(csv.DictReader(fh))
     if not rows or "camera" not in rows[0]:
@@ -202,3 +208,12 @@ def load_attack_results(spec: str) -> tuple[str, dict[str, Any]]:
         return name, json.loads(path.read_text())
     except json.JSONDecodeError as err:
         raise ValueError(f"--attacks {name}={path}: not JSON ({err})") from err
+
+
+def tradeoff_report(captions_csv: str | Path, attack_specs: Sequence[str],
+                    out: str | Path) -> dict[str, Path]:
+    """``evaluate.py tradeoff``: the caption table + ``NAME=attack_results.json`` per camera ->
+    ``out/tradeoff.{csv,md,png}`` (the table's ``blind`` row, if any, is the utility floor)."""
+    captions = read_caption_rows(captions_csv)
+    attacks = dict(load_attack_results(spec) for spec in attack_specs)
+    return write_tradeoff(tradeoff_points(captions, attacks), out, captions.get("blind"))

@@ -94,6 +94,7 @@ def run_demo(
         sections += _demo_export(out, ckpts["privacy"])
     if attacks:
         sections += _demo_attacks(out, ckpts, data_root, image_size)
+        sections += _demo_tradeoff(out)
     report = out / "report.md"
     report.write_text("\n".join(sections) + "\n")
     return report
@@ -245,3 +246,17 @@ def _demo_attacks(out: Path, ckpts: dict[str, str], data_root: Path, image_size:
         report = (folder / "attack_report.md").read_text().replace("](", f"]({folder.name}/")
         lines += [f"### {preset} camera", "", report, ""]
     return lines
+
+
+def _demo_tradeoff(out: Path) -> list[str]:
+    """The privacy–utility frontier of the attacked cameras (``attacks.tradeoff``)."""
+    from attacks.tradeoff import tradeoff_report
+
+    specs = [f"{p.parent.name.removeprefix('attacks_')}={p}"
+             for p in sorted(out.glob("attacks_*/attack_results.json"))]
+    if not specs:
+        return []
+    paths = tradeoff_report(out / "comparison.csv", specs, out)
+    table = paths["md"].read_text().replace("# Privacy–utility trade-off", "## Privacy–utility "
+                                            "trade-off", 1)
+    return [table, "", f"![privacy–utility trade-off]({paths['png'].name})", ""]

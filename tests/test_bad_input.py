@@ -372,6 +372,34 @@ def test_late_compare_names_the_corrupt_checkpoint_before_evaluating(tmp_path, c
     assert not out.exists()
 
 
+@pytest.mark.parametrize(
+    ("attacks", "expected"),
+    [
+        (["results.json"], "NAME=path"),
+        (["privacy={missing}"], "file not found"),
+        (["defocus={good}"], "no row in the caption table"),
+        (["privacy={notjson}"], "not JSON"),
+    ],
+    ids=["no-name", "missing", "unknown-camera", "not-json"],
+)
+def test_tradeoff_names_the_bad_attack_results(tmp_path, capsys, attacks, expected):
+    import evaluate
+
+    table = tmp_path / "comparison.csv"
+    table.write_text("camera,CIDEr-D,grounding_f1\nprivacy,150,0.45\n")
+    good = tmp_path / "good.json"
+    good.write_text('{"rows": [{"name": "captured", "ssim": {"mean": 0.4}}]}')
+    notjson = tmp_path / "bad.json"
+    notjson.write_text("{")
+    specs = [a.format(missing=tmp_path / "none.json", good=good, notjson=notjson) for a in attacks]
+    out = tmp_path / "out"
+    argv = ["tradeoff", "--captions", str(table), "--attacks", *specs, "--out", str(out)]
+    assert evaluate.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and expected in err and err.count("\n") == 1
+    assert not (out / "tradeoff.png").exists()
+
+
 def test_late_decompression_bomb_is_skipped_by_prepare(data_root, tmp_path, monkeypatch):
     records = load_records(data_root, "val")
     Image.new("RGB", (64, 64), "white").save(records[1].path)  # 4096 px: the "bomb"
