@@ -153,6 +153,7 @@ def compare(
         for i, c in enumerate(ckpts)
     ]
     results.sort(key=lambda r: order.get(r["camera"], 99))
+    _unique_camera_names(results)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "comparison.md").write_text(markdown_table(results, published=True))
@@ -206,3 +207,22 @@ def caption_images(
         )
     assert result.captions is not None
     return list(zip(result.captions, result.log_probs.tolist(), strict=True))
+
+
+def _unique_camera_names(results: Sequence[dict]) -> None:
+    """Several runs of one preset (e.g. lenses trained with different losses) get their run
+    folder in the name, "privacy (adv_w3)", so tables and ``evaluate.py tradeoff`` can tell
+    them apart."""
+    counts: dict[str, int] = {}
+    for r in results:
+        counts[r["camera"]] = counts.get(r["camera"], 0) + 1
+    for r in results:
+        if counts[r["camera"]] > 1:
+            path = Path(r["checkpoint"])
+            run = path.parent.parent.name if path.parent.name == "checkpoints" else path.stem
+            r["camera"] = f"{r['camera']} ({run})"
+    seen: dict[str, int] = {}
+    for r in results:  # same preset and run folder name under different parents
+        seen[r["camera"]] = seen.get(r["camera"], 0) + 1
+        if seen[r["camera"]] > 1:
+            r["camera"] = f"{r['camera']} #{seen[r['camera']]}"

@@ -36,3 +36,17 @@ def test_comparison_csv(tmp_path) -> None:
     rows = list(csv.DictReader((tmp_path / "c.csv").open()))
     assert rows[0]["camera"] == "privacy" and float(rows[0]["BLEU-1"]) == 61.234
     assert rows[0]["METEOR"] == "" and float(rows[0]["psnr_std"]) == 1.5
+
+
+def test_runs_of_one_preset_get_their_run_folder_in_the_name() -> None:
+    from captioning.evaluation import _unique_camera_names
+
+    results = [
+        {"camera": "privacy", "checkpoint": "runs/published/checkpoints/best.ckpt"},
+        {"camera": "privacy", "checkpoint": "runs/adv_w3/checkpoints/best.ckpt"},
+        {"camera": "privacy", "checkpoint": "other/adv_w3/checkpoints/best.ckpt"},
+        {"camera": "ideal", "checkpoint": "runs/ideal/checkpoints/best.ckpt"},
+    ]
+    _unique_camera_names(results)
+    assert [r["camera"] for r in results] == [
+        "privacy (published)", "privacy (adv_w3)", "privacy (adv_w3) #2", "ideal"]
