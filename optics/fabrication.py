@@ -23,8 +23,9 @@ from scipy import ndimage
 from scipy.spatial import cKDTree
 
 from . import functional as fn
+from . import thin_lens
 from .lens import ZernikeLens
-from .zernike import noll_to_nm
+from .zernike import noll_to_nm, radial_coefficients, rms_norm
 
 __all__ = [
     "QuantizedHeight",
@@ -57,6 +58,12 @@ def pupil_coordinates_mm(n: int, pitch_um: float) -> tuple[np.ndarray, np.ndarra
     return np.meshgrid(idx, -idx)
 
 
+def _r2_m2(n: int, pitch_um: float) -> np.ndarray:
+    """(n, n) squared distance from the axis of each pupil sample, m²."""
+    x, y = pupil_coordinates_mm(n, pitch_um)
+    return (x**2 + y**2) * 1e-6
+
+
 def aperture_mask(n: int) -> np.ndarray:
     """(n, n) bool: samples strictly inside the radius-n/2 disk (the lens's aperture)."""
     i = np.arange(n) - n // 2
@@ -64,20 +71,9 @@ def aperture_mask(n: int) -> np.ndarray:
 
 
 def _radial_poly_in_u(n: int, m_abs: int) -> np.ndarray:
-    """Ascending coefficients of P with R_n^|m|(ρ) = ρ^|m|·P(ρ²)."""
-    deg = (n - m_abs) // 2
-    p = np.zeros(deg + 1)
-    for s in range(deg + 1):
-        p[deg - s] = (
-            (-1) ** s
-            * math.factorial(n - s)
-            / (
-                math.factorial(s)
-                * math.factorial((n + m_abs) // 2 - s)
-                * math.factorial((n - m_abs) // 2 - s)
-            )
-        )
-    return p
+    """Ascending coefficients of P with R_n^|m|(ρ) = ρ^|m|·P(ρ²): R's a_s multiplies
+    ρ^(n−2s) = ρ^|m|·u^((n−|m|)/2 − s)."""
+    return radial_coefficients(n, m_abs)[::-1].copy()
 
 
 def zernike_sum_with_derivatives(
@@ -101,7 +97,7 @@ def zernike_sum_with_derivatives(
             continue
         n, m = noll_to_nm(j)
         m_abs = abs(m)
-        norm = math.sqrt(n + 1) if m == 0 else math.sqrt(2 * (n + 1))
+        norm = rms_norm(n, m)
         # cos term = Re[f]; sin term = Im[f] = Re[−i f]
         weight = cj * norm * (1.0 if m >= 0 else -1j)
         p = weight * _radial_poly_in_u(n, m_abs)
@@ -182,10 +178,8 @@ class SurfaceModel:
 
     @classmethod
     def from_lens(cls, lens: ZernikeLens) -> SurfaceModel:
-        a = 0.0
-        if lens.base_lens:
-            n_d = float(lens.material.refractive_index(lens.design_wavelength_nm))
-            a = -1.0 / (2.0 * lens.focal_length_mm * (n_d - 1.0))
+        n_d = float(lens.material.refractive_index(lens.design_wavelength_nm))
+        a = thin_lens.base_sag_per_mm(lens.focal_length_mm, n_d, lens.base_lens)
         return cls(
             coefficients_um=lens.coefficients_um().detach().double().cpu().numpy(),
             normalisation_radius_mm=lens.pupil_grid * lens.pupil_pitch_um / 2 * 1e-3,
@@ -250,16 +244,14 @@ def intensity_from_height(lens: ZernikeLens, height_um: np.ndarray) -> torch.Ten
         raise ValueError(
             f"height map must be ({n}, {n}) like the pupil grid, got {np.shape(height_um)}"
         )
-    lam_m = np.asarray(lens.wavelengths_nm) * 1e-9
-    k = 2 * math.pi / lam_m
-    n_lam = np.asarray(lens.refractive_indices)
     mask = aperture_mask(n)
-    h = np.where(mask, np.asarray(height_um, dtype=np.float64), 0.0) * 1e-6
-    phase = (k * (n_lam - 1))[:, None, None] * h[None]
+    h_m = np.where(mask, np.asarray(height_um, dtype=np.float64), 0.0) * 1e-6
+    per_m = thin_lens.height_phase_per_m(lens.wavelengths_nm, lens.refractive_indices)
+    phase = per_m[:, None, None] * h_m[None]
     if lens.object_distance_mm is not None:
-        x, y = pupil_coordinates_mm(n, lens.pupil_pitch_um)
-        r2_m2 = (x**2 + y**2) * 1e-6
-        phase = phase + k[:, None, None] * r2_m2[None] / (2 * lens.object_distance_mm * 1e-3)
+        phase = phase + thin_lens.object_phase_rad(
+            _r2_m2(n, lens.pupil_pitch_um), lens.wavelengths_nm, lens.object_distance_mm
+        )
     device = lens.fixed_coefficients_um.device
     return field_to_intensity(lens, _field_from_phase(phase, mask, device))
 
@@ -275,10 +267,9 @@ def ideal_intensity(lens: ZernikeLens) -> torch.Tensor:
     """Intensity (Λ, M, M) of the aberration-free lens with the same aperture: a converging
     (paraxial) spherical wave focused on the sensor at every wavelength, φ = −k r²/(2z)."""
     n = lens.pupil_grid
-    x, y = pupil_coordinates_mm(n, lens.pupil_pitch_um)
-    r2_m2 = (x**2 + y**2) * 1e-6
-    k = 2 * math.pi / (np.asarray(lens.wavelengths_nm) * 1e-9)
-    phase = -k[:, None, None] * r2_m2[None] / (2 * lens.sensor_distance_mm * 1e-3)
+    phase = thin_lens.ideal_lens_phase_rad(
+        _r2_m2(n, lens.pupil_pitch_um), lens.wavelengths_nm, lens.sensor_distance_mm
+    )
     device = lens.fixed_coefficients_um.device
     return field_to_intensity(lens, _field_from_phase(phase, aperture_mask(n), device))
 
