@@ -29,6 +29,7 @@ __all__ = [
     "psf_figure",
     "psf_profile_figure",
     "save_figure",
+    "save_psf_images",
 ]
 
 PSF_DECADES = 6  # log10 PSF panels show this many decades below the peak
@@ -194,6 +195,23 @@ def psf_profile_figure(
     axes[0][0].legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def save_psf_images(
+    out: str | Path, psf: np.ndarray, wavelengths_nm: Sequence[float]
+) -> list[str]:
+    """``psf_<λ>nm.png``: each PSF of (Λ, K, K) in log10 with the PSF colour map, one pixel per
+    sensor pixel; returns the names written."""
+    plt = _pyplot()
+    names = []
+    for p, w in zip(np.asarray(psf, dtype=np.float64), wavelengths_nm, strict=True):
+        log_psf = np.log10(np.maximum(p, PSF_FLOOR))
+        name = f"psf_{w:g}nm.png"
+        plt.imsave(
+            Path(out) / name, log_psf, cmap="magma", vmin=max(log_psf.max() - PSF_DECADES, -9)
+        )
+        names.append(name)
+    return names
 
 
 def save_figure(fig: Figure, path: str | Path, dpi: int = 110) -> Path:
