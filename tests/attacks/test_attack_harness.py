@@ -144,15 +144,12 @@ def test_cli_from_a_camera_checkpoint(tmp_path, small_camera):
 
 @pytest.mark.parametrize("name", ["attack_embedded.yaml", "attack_coco.yaml"])
 def test_shipped_attack_configs_parse(name):
-    import argparse
     from pathlib import Path
 
-    from attacks.cli import _apply_config, add_arguments
+    from attacks.cli import parse
 
-    parser = argparse.ArgumentParser()
-    add_arguments(parser)
     config = Path(__file__).resolve().parents[2] / "configs" / name
-    args = _apply_config(parser.parse_args(["--camera", "ideal", "--config", str(config)]))
+    args = parse(["--camera", "ideal", "--config", str(config)])
     assert args.attack and args.max_images  # image_size may be left to the lens (null)
 
 
