@@ -16,7 +16,8 @@ import torch
 
 from . import plots
 from .camera import Camera
-from .cli_errors import ArgumentParser, finite_float, positive_int, run_cli
+from .cli_config import ArgumentParser
+from .cli_errors import finite_float, positive_int, run_cli
 from .lens import ZernikeLens
 
 log = logging.getLogger(__name__)
