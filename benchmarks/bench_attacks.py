@@ -12,7 +12,6 @@ default thresholds every 25 MB spectrum is a fresh mmap, and page faults take 2-
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
@@ -25,11 +24,15 @@ from benchlib import time_fn
 from skimage.restoration import wiener
 
 from attacks.functional import wiener_deconvolve
+from optics.cli_config import ArgumentParser
 
 
 def _best_times(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, list[float]]:
     """Wall times (s) of each function, run interleaved ``repeats`` times after one warm-up
-    each, so a burst of load on a shared machine hits every contender alike."""
+    each, so a burst of load on a shared machine hits every contender alike. Single calls
+    timed by hand on purpose: ``torch.utils.benchmark.Timer`` (``benchlib.time_fn``, used for
+    the GPU rows) times blocks of calls with its own warm-up, so it cannot interleave (and the
+    CPU contenders here do no asynchronous work that needs its synchronising clock)."""
     for fn in fns.values():
         fn()
     times: dict[str, list[float]] = {name: [] for name in fns}
@@ -64,7 +67,7 @@ def make_wiener_step(
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--psf", type=int, default=64)

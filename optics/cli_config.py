@@ -10,6 +10,7 @@ as the user types them (``--out``, not ``out``). Run the entry point with
 
 from __future__ import annotations
 
+import argparse
 import inspect
 import re
 import sys
@@ -31,11 +32,18 @@ class _HelpFormatter(jsonargparse.DefaultHelpFormatter):
         return super()._get_type_str(action)
 
 
+class _RawHelpFormatter(argparse.RawDescriptionHelpFormatter, _HelpFormatter):
+    """Keeps the description's line breaks (module docstrings with lists)."""
+
+
 class ArgumentParser(jsonargparse.ArgumentParser):
     """jsonargparse with one-line errors, ``--debug`` and ``--config`` (see module docstring)."""
 
-    def __init__(self, *args: Any, config: bool = True, **kwargs: Any) -> None:
-        kwargs.setdefault("formatter_class", _HelpFormatter)
+    def __init__(
+        self, *args: Any, config: bool = True, raw_description: bool = False, **kwargs: Any
+    ) -> None:
+        formatter = _RawHelpFormatter if raw_description else _HelpFormatter
+        kwargs.setdefault("formatter_class", formatter)
         super().__init__(*args, **kwargs)
         self.add_argument(
             "--debug", action="store_true", help=f"show tracebacks (or set {DEBUG_ENV}=1)"
