@@ -107,7 +107,7 @@ def lens_figure(lens: ZernikeLens) -> Figure:
     mask = aperture_mask_of(lens)
     fig, axes = plt.subplots(1, len(psf) + 1, figsize=(4 * (len(psf) + 1), 3.6), squeeze=False)
     half_um = psf.shape[-1] / 2 * lens.sensor_pitch_um
-    for ax, p, w in zip(axes[0], psf, lens.wavelengths_nm, strict=True):
+    for ax, p, w in zip(axes[0][:-1], psf, lens.wavelengths_nm, strict=True):
         _draw_log_psf(ax, p, f"PSF {w:g} nm (log10)", half_um)
     half_mm = lens.pupil_grid * lens.pupil_pitch_um * 1e-3 / 2
     _draw_height(axes[0][-1], np.where(mask, height, np.nan), "Zernike height (µm)", half_mm)
