@@ -2,6 +2,8 @@
 tolerance, thin-lens phases shared with the lens."""
 
 import numpy as np
+import pytest
+import torch
 
 from optics import Camera
 from optics import fabrication as fab
@@ -50,3 +52,28 @@ def test_monte_carlo_spread_grows_with_tolerance(small_lens_kwargs):
     assert 0.99 < small["correlation"].mean() < 1.0
     assert large["correlation"].mean() < small["correlation"].mean()
     assert large["strehl"].mean() < small["strehl"].mean()
+
+
+def test_radial_polynomial_in_u_is_the_zernike_radial():
+    """R_n^|m|(ρ) = ρ^|m|·P(ρ²): R_4^0 = 6ρ⁴ − 6ρ² + 1, R_3^1 = 3ρ³ − 2ρ (closed forms)."""
+    np.testing.assert_allclose(fab._radial_poly_in_u(4, 0), [1, -6, 6])
+    np.testing.assert_allclose(fab._radial_poly_in_u(3, 1), [-2, 3])
+
+
+def test_surface_model_base_is_the_thin_lens_paraboloid(small_lens_kwargs):
+    lens = Camera("privacy", **small_lens_kwargs).lens  # n = 1.5, f = 12 mm
+    model = fab.SurfaceModel.from_lens(lens)
+    assert model.base_sag_per_mm == pytest.approx(-1 / (2 * 12.0 * 0.5))
+    assert model.base_radius_mm == pytest.approx(-6.0)  # h = r²/(2R): R = −f (n − 1)
+
+
+def test_height_map_phase_includes_the_object_distance(small_lens_kwargs):
+    """intensity_from_height and the lens share the thin-lens phases: the lens's own height
+    map gives its own sensor intensity, also for a near object."""
+    lens = Camera("privacy", object_distance_mm=40.0, initial_coefficients_um=COEFFS,
+                  **small_lens_kwargs).lens.eval()
+    with torch.no_grad():
+        direct = lens.field_intensity().double()
+        height = lens.height_map_um().double().numpy()
+    from_height = fab.intensity_from_height(lens, height).double()
+    assert float(fab.psf_correlation(from_height.numpy(), direct.numpy()).min()) > 0.9999
