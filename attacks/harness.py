@@ -149,6 +149,9 @@ def run_attacks(
 ) -> dict[str, Any]:
     """Attack ``camera`` on a set of scenes and measure how much privacy survives.
 
+    (Long only by its keyword options and their documentation: each attack is a function of
+    ``attacks.registry``, the report is ``attacks.report``.)
+
     Args:
         camera: an ``optics.Camera`` (preset or ``load_camera(ckpt)``); used in eval mode.
         images_or_dataset: "embedded", a folder / COCO root, an ImageSet, a PairSet (already
@@ -312,7 +315,7 @@ def _strength_curve(
     run: AttackRun, curve: list[int | str], kind: str, folder: Path
 ) -> list[dict[str, Any]]:
     """Retrain ``kind`` on nested subsets of attacker-train; one row per pair count."""
-    from .learned import reconstruct
+    from .training import reconstruct
 
     n_train, learned, recons = len(run.pairs.train), run.learned, run.recons
     counts = sorted({n_train if c == "all" else min(int(c), n_train) for c in curve})

@@ -63,7 +63,7 @@ class AttackRun:
 
     def fit(self, kind: str, sel: np.ndarray, folder: Path) -> tuple[torch.nn.Module, dict]:
         """Train learned attacker ``kind`` on attacker-train pairs ``sel``."""
-        from .learned import train_attacker
+        from .training import train_attacker
 
         extra = dict(self.options[kind])
         accelerator = "gpu" if str(self.device).startswith("cuda") else "cpu"
@@ -169,7 +169,7 @@ def _response_options(camera: torch.nn.Module) -> dict[str, Any]:
 def _learned(kind: str) -> Callable[[AttackRun], None]:
     @_timed(kind)
     def attack(run: AttackRun) -> None:
-        from .learned import reconstruct
+        from .training import reconstruct
 
         model, info = run.fit(kind, np.arange(len(run.pairs.train)), run.out / kind)
         run.recons[kind] = reconstruct(model.generator, run.cap_test, run.batch_size, run.device)
