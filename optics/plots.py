@@ -121,15 +121,17 @@ def aperture_mask_of(lens: ZernikeLens) -> np.ndarray:
     return lens.to_grid(ones).bool().cpu().numpy()
 
 
-def lens_images(psf: torch.Tensor, height_um: torch.Tensor) -> dict[str, torch.Tensor]:
-    """TensorBoard images (1, H, W) in [0, 1]: ``psf_<λ>`` needs the wavelengths, so the keys
-    are the PSF's index ``psf_0``, … and ``height_map``. PSF shown as sqrt(p / max p) (the
-    tails visible), height min–max scaled.
+def lens_images(
+    psf: torch.Tensor, height_um: torch.Tensor, wavelengths_nm: Sequence[float] | None = None
+) -> dict[str, torch.Tensor]:
+    """TensorBoard images (1, H, W) in [0, 1]: ``psf_<λ>nm`` (``psf_<i>`` without wavelengths)
+    shown as sqrt(p / max p) so the tails are visible, and ``height_map`` min–max scaled.
 
     Args:
         psf: (Λ, K, K); height_um: (N, N).
     """
-    out = {f"psf_{i}": (p / p.max()).sqrt()[None] for i, p in enumerate(psf)}
+    names = [f"{w:g}nm" for w in wavelengths_nm] if wavelengths_nm else range(len(psf))
+    out = {f"psf_{n}": (p / p.max()).sqrt()[None] for n, p in zip(names, psf, strict=True)}
     span = (height_um.max() - height_um.min()).clamp_min(1e-12)
     out["height_map"] = ((height_um - height_um.min()) / span)[None]
     return out

@@ -34,3 +34,5 @@ def test_lens_images_are_normalised():
     for image in images.values():
         assert image.dim() == 3 and image.shape[0] == 1
         assert float(image.min()) >= 0 and float(image.max()) == 1.0
+    named = plots.lens_images(psf, height, (460.0, 550.0, 640.0))
+    assert set(named) == {"psf_460nm", "psf_550nm", "psf_640nm", "height_map"}
