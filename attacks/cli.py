@@ -150,8 +150,19 @@ def parse(argv: list[str]) -> argparse.Namespace:
             rest.append(argv[i])
             i += 1
     parser = build_parser()
+    # jsonargparse would append command-line items of a repeatable option (--unet-option ...)
+    # to the config's value; the command line replaces it, as for every other option.
+    repeatable = {flag: a.dest for a in parser._actions if isinstance(a, argparse._AppendAction)
+                  for flag in a.option_strings}
+    given = [i for i, arg in enumerate(rest[:-1]) if arg in repeatable]
+    repeated = [arg for i in given for arg in rest[i:i + 2]]
+    others = [arg for i, arg in enumerate(rest) if i not in given and i - 1 not in given]
     try:
-        ns = parser.parse_args([*configs, *rest])
+        ns = parser.parse_args([*configs, *others])
+        if repeated:
+            typed = parser.parse_args(repeated)
+            for dest in {repeatable[arg] for arg in repeated[::2]}:
+                ns[dest] = typed[dest]
     except (argparse.ArgumentError, argparse.ArgumentTypeError) as err:
         where = f" in --config {configs[-1]}" if configs else ""
         unknown = re.search(r"Option '([^']+)' is not accepted", str(err))

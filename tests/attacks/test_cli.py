@@ -80,3 +80,13 @@ def test_shipped_attack_configs_parse(name):
     config = Path(__file__).resolve().parents[2] / "configs" / name
     args = parse(["--camera", "ideal", "--config", str(config)])
     assert args.attack and args.max_images  # image_size may be left to the lens (null)
+
+
+def test_command_line_wins_over_config_also_for_repeatable_options(tmp_path):
+    from attacks.cli import parse
+
+    cfg = tmp_path / "a.yaml"
+    cfg.write_text("epochs: 4\nunet_option: {base_channels: 16}\ndeblurgan_option: {ndf: 32}\n")
+    args = parse(["--unet-option", "depth=2", "--config", str(cfg), "--epochs", "2"])
+    assert args.epochs == 2 and args.unet_option == ["depth=2"]
+    assert args.deblurgan_option == {"ndf": 32} and args.config is None
