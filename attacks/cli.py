@@ -9,19 +9,22 @@ Examples::
         --out runs/attack_ideal
 
 Options given on the command line win over ``--config`` (a YAML file whose keys are the long
-option names with dashes as underscores, e.g. ``max_images: 240``).
+option names with dashes as underscores, e.g. ``max_images: 240``), which jsonargparse reads and
+type-checks (:func:`build_parser`, :func:`parse`). ``python -m attacks.cli`` takes the same
+options without ``evaluate.py``.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
 from optics.cli_errors import check_output_dir, finite_float, positive_int
 
-__all__ = ["add_arguments", "build_camera", "run"]
+__all__ = ["add_arguments", "build_camera", "build_parser", "main", "parse", "run"]
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +32,9 @@ _ATTACK_CHOICES = ("wiener, wiener_exact, unsupervised_wiener, richardson_lucy, 
                    "wiener_unet, all")
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Register the attack subcommand's options on ``parser``."""
+def add_arguments(parser: argparse.ArgumentParser, config_action: Any = None) -> None:
+    """Register the attack subcommand's options on ``parser`` (argparse or jsonargparse; the
+    latter reads ``--config`` with ``config_action``, jsonargparse's ActionConfigFile)."""
     src = parser.add_mutually_exclusive_group()
     src.add_argument("--ckpt", help="training checkpoint (or save_camera file) with the camera")
     src.add_argument("--camera", choices=("privacy", "defocus", "lowres", "ideal"),
@@ -38,7 +42,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--camera-option", action="append", default=[], metavar="KEY=VALUE",
                         help="override a CameraConfig field of --camera (repeatable), e.g. "
                              "init_std_um=1.0")
-    parser.add_argument("--config", help="YAML file with defaults for these options")
+    if config_action is None:
+        parser.add_argument("--config", help="YAML file with defaults for these options")
+    else:
+        parser.add_argument("--config", action=config_action,
+                            help="YAML file with defaults for these options")
     parser.add_argument("--images", default="embedded",
                         help="folder of images, COCO/Karpathy data root, or 'embedded'")
     parser.add_argument("--split", default="test",
@@ -97,43 +105,100 @@ def _parse_options(items: list[str] | dict[str, Any], flag: str) -> dict[str, An
     return out
 
 
-def _apply_config(args: argparse.Namespace) -> argparse.Namespace:
-    """Fill options left at their defaults from the YAML ``--config``."""
-    if not args.config:
-        return args
+def _check_config_file(path: Path) -> None:
+    """The project's one-line errors for a missing / folder / malformed ``--config``
+    (jsonargparse validates the keys and values afterwards)."""
     import yaml
 
-    path = Path(args.config)
     if path.is_dir():
         raise IsADirectoryError(f"--config {path} is a directory; pass a YAML file")
     if not path.is_file():
         raise FileNotFoundError(f"--config {path} does not exist")
     try:
-        values = yaml.safe_load(path.read_text()) or {}
+        yaml.safe_load(path.read_text())
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(err, "problem", None) or type(err).__name__
         raise ValueError(f"--config {path}: not valid YAML{where} ({problem}); fix the file"
                          ) from None
-    if not isinstance(values, dict):
-        raise ValueError(f"--config {path} must hold a mapping of option: value")
-    defaults = argparse.ArgumentParser()
-    add_arguments(defaults)
-    default_ns = defaults.parse_args([])
-    for key, value in values.items():
-        key = key.replace("-", "_")
-        if not hasattr(default_ns, key) or key == "config":
-            raise ValueError(f"unknown option {key!r} in {path}; valid: "
-                             f"{sorted(k for k in vars(default_ns) if k != 'config')}")
-        if getattr(args, key) == getattr(default_ns, key):
-            setattr(args, key, value)
-    for key in ("max_images", "image_size", "epochs", "batch_size", "max_reference_images"):
-        value = getattr(args, key)  # the config bypasses argparse's checks
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
-                                  or value < 1):
-            raise ValueError(f"{key}: {value!r} in --config {path} must be an integer >= 1")
-    return args
+
+
+def build_parser(prog: str = "python -m attacks.cli") -> Any:
+    """The attack options as a jsonargparse parser: ``--config`` YAML files (keys = the long
+    option names with underscores, e.g. ``max_images: 240``) are parsed and type-checked by
+    jsonargparse; errors raise (no exit) for :func:`parse`."""
+    from jsonargparse import ActionConfigFile
+    from jsonargparse import ArgumentParser as JsonArgumentParser
+
+    parser = JsonArgumentParser(prog=prog, description=__doc__.split("\n\n")[0],
+                                exit_on_error=False)
+    add_arguments(parser, config_action=ActionConfigFile)
+    return parser
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    """Parse the attack options; the ``--config`` files are read first, so options given on the
+    command line win wherever they appear."""
+    configs, rest, i = [], [], 0
+    while i < len(argv):
+        if argv[i] == "--config" and i + 1 < len(argv):
+            configs += argv[i:i + 2]
+            _check_config_file(Path(argv[i + 1]))
+            i += 2
+        else:
+            rest.append(argv[i])
+            i += 1
+    parser = build_parser()
+    # jsonargparse would append command-line items of a repeatable option (--unet-option ...)
+    # to the config's value; the command line replaces it, as for every other option.
+    repeatable = {flag: a.dest for a in parser._actions if isinstance(a, argparse._AppendAction)
+                  for flag in a.option_strings}
+    given = [i for i, arg in enumerate(rest[:-1]) if arg in repeatable]
+    repeated = [arg for i in given for arg in rest[i:i + 2]]
+    others = [arg for i, arg in enumerate(rest) if i not in given and i - 1 not in given]
+    try:
+        ns = parser.parse_args([*configs, *others])
+        if repeated:
+            typed = parser.parse_args(repeated)
+            for dest in {repeatable[arg] for arg in repeated[::2]}:
+                ns[dest] = typed[dest]
+    except (argparse.ArgumentError, argparse.ArgumentTypeError) as err:
+        where = f" in --config {configs[-1]}" if configs else ""
+        unknown = re.search(r"Option '([^']+)' is not accepted", str(err))
+        if unknown:
+            valid = sorted(a.dest for a in parser._actions if a.option_strings
+                           and a.dest not in ("help", "config", "print_config"))
+            raise ValueError(f"unknown option {unknown.group(1)!r}{where}; valid: {valid}"
+                             ) from None
+        raise ValueError(f"{err}{where}") from None
+    values = ns.as_dict()
+    values.pop("__path__", None)
+    values["config"] = None  # already applied
+    return argparse.Namespace(**values)
+
+
+def _as_argv(args: argparse.Namespace) -> list[str]:
+    """The options of an argparse namespace that differ from their defaults, as argv (the
+    ``--config`` left out): what the user typed, for :func:`parse`."""
+    reference = argparse.ArgumentParser()
+    add_arguments(reference)
+    argv: list[str] = []
+    for action in reference._actions:
+        if not action.option_strings or action.dest in ("help", "config"):
+            continue
+        value = getattr(args, action.dest, action.default)
+        if value == action.default:
+            continue
+        flag = action.option_strings[0]
+        if isinstance(action, argparse._StoreTrueAction):
+            argv.append(flag)
+        elif isinstance(action, argparse._AppendAction):
+            for item in value:
+                argv += [flag, str(item)]
+        else:
+            argv += [flag, str(value)]
+    return argv
 
 
 def build_camera(args: argparse.Namespace):
@@ -167,7 +232,8 @@ def run(args: argparse.Namespace) -> int:
     import lightning.pytorch  # noqa: F401  (its import sets its own INFO level; quieten after)
 
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
-    args = _apply_config(args)
+    if args.config:  # jsonargparse reads the file; the command line's options win
+        args = parse(["--config", str(args.config), *_as_argv(args)])
     if not 0 < args.train_fraction < 1:
         raise ValueError(f"--train-fraction must be in (0, 1), got {args.train_fraction}")
     start = time.perf_counter()
@@ -202,3 +268,14 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote {result['files']['report']}, {result['files']['json']}, "
           f"{result['files']['figure']} in {time.perf_counter() - start:.0f} s")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m attacks.cli ...`` (same options as ``python evaluate.py attack``)."""
+    from optics.cli_errors import run_cli
+
+    return run_cli(lambda args: run(parse(args)), argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -19,6 +19,7 @@ import torch
 
 __all__ = [
     "FaceDetector",
+    "box_iou_xywh",
     "face_descriptor",
     "face_detection_rate",
     "face_reidentification",
@@ -169,12 +170,15 @@ class FaceDetector:
         return [self.detect(img) for img in images]
 
 
-def _iou(a: Box, b: Box) -> float:
-    ix = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
-    iy = max(0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = a[2] * a[3] + b[2] * b[3] - inter
-    return inter / union if union > 0 else 0.0
+def box_iou_xywh(a: Sequence[Box], b: Sequence[Box]) -> torch.Tensor:
+    """IoU matrix (len(a), len(b)) of (x, y, w, h) boxes (``torchvision.ops.box_iou``)."""
+    from torchvision.ops import box_convert, box_iou
+
+    def xyxy(boxes: Sequence[Box]) -> torch.Tensor:
+        t = torch.as_tensor(np.asarray(boxes, dtype=np.float64).reshape(-1, 4))
+        return box_convert(t, "xywh", "xyxy")
+
+    return box_iou(xyxy(a), xyxy(b)).nan_to_num(0.0)  # 0/0 of empty boxes → no overlap
 
 
 def face_detection_rate(
@@ -199,9 +203,9 @@ def face_detection_rate(
         if not boxes:
             empty += 1
             fp += bool(dets)
-        for box in boxes:
-            total += 1
-            found += any(_iou(tuple(box), d) >= iou_threshold for d in dets)
+        total += len(boxes)
+        if boxes and dets:
+            found += int((box_iou_xywh(boxes, dets) >= iou_threshold).any(dim=1).sum())
     return {
         "rate": found / total if total else float("nan"),
         "n_faces": total,

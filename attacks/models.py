@@ -2,10 +2,9 @@
 discriminator, U-Net baseline, VGG19 perceptual features. Thin modules; losses live in
 ``attacks.losses``.
 
-Pretrained weights: ``weights`` is None (random init), a torchvision enum name (e.g.
-"IMAGENET1K_V1", "DEFAULT"; downloaded on a connected box, random init with a logged warning
-when that fails offline) or a local file loaded with ``torch.load(weights_only=True)`` (a state
-dict, or a dict holding one under "state_dict").
+Pretrained weights: ``weights`` is None / "none" (random init), a torchvision enum name (e.g.
+"IMAGENET1K_V1", "DEFAULT") or a local state-dict file, loaded by ``attacks.weights.load_weights``
+(the one loader: weights that cannot be loaded, e.g. offline, are an error naming the fix).
 """
 
 from __future__ import annotations
@@ -18,48 +17,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .weights import load_weights
+
 __all__ = [
     "FPNMobileNetV2Generator",
     "NLayerDiscriminator",
     "UNet",
     "VGG19Features",
     "WienerUNet",
-    "load_torchvision_weights",
 ]
 
 log = logging.getLogger(__name__)
-
-
-def load_torchvision_weights(
-    model: nn.Module, weights: str | Path | None, enum_cls: type, what: str
-) -> str:
-    """Load ``weights`` into ``model`` (see module docstring); returns a note saying what was
-    loaded ("random", "file:<path>", "enum:<name>", or "random (…failed…)")."""
-    if weights is None or str(weights).lower() in ("", "none", "random"):
-        return "random"
-    path = Path(str(weights))
-    if path.suffix in (".pt", ".pth", ".ckpt", ".bin") or path.exists():
-        if not path.is_file():
-            raise FileNotFoundError(f"{what} weights file {path} does not exist; pass an existing "
-                                    f"file, a torchvision enum name ({list(enum_cls.__members__)})"
-                                    " or 'none'")
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        if isinstance(state, dict) and "state_dict" in state:
-            state = state["state_dict"]
-        model.load_state_dict(state)
-        return f"file:{path}"
-    try:
-        enum = enum_cls[str(weights)]
-    except KeyError as err:
-        raise ValueError(f"unknown {what} weights {weights!r}: use one of "
-                         f"{list(enum_cls.__members__)}, a local .pth file or 'none'") from err
-    try:
-        model.load_state_dict(enum.get_state_dict(progress=False))
-    except (OSError, RuntimeError) as err:  # offline: URLError is an OSError
-        log.warning("could not load %s weights %s (%s); using random initialisation", what,
-                    weights, err)
-        return f"random ({weights} unavailable offline)"
-    return f"enum:{weights}"
 
 
 def _norm(channels: int) -> nn.Module:
@@ -124,12 +92,11 @@ class FPNMobileNetV2Generator(nn.Module):
         freeze_bn: bool = True,
     ) -> None:
         super().__init__()
-        from torchvision.models import MobileNet_V2_Weights, mobilenet_v2
+        from torchvision.models import mobilenet_v2
 
         self.freeze_bn = freeze_bn
         net = mobilenet_v2()
-        self.weights_note = load_torchvision_weights(net, weights, MobileNet_V2_Weights,
-                                                     "MobileNetV2")
+        self.weights_note = load_weights(net, "mobilenet_v2", weights)
         if freeze_bn:
             _freeze_batchnorm(net)
         f = net.features
@@ -346,12 +313,13 @@ class VGG19Features(nn.Module):
 
     def __init__(self, weights: str | Path) -> None:
         super().__init__()
-        from torchvision.models import VGG19_Weights, vgg19
+        from torchvision.models import vgg19
 
         net = vgg19()
-        note = load_torchvision_weights(net, weights, VGG19_Weights, "VGG19")
-        if note.startswith("random"):
-            raise RuntimeError(f"VGG19 weights {weights!r} unavailable: {note}")
+        note = load_weights(net, "vgg19", weights)
+        if note == "random":
+            raise RuntimeError(f"VGG19 weights {weights!r}: a perceptual loss needs pretrained "
+                               "weights")
         self.weights_note = note
         self.features = net.features[:15].eval()
         for p in self.features.parameters():

@@ -28,6 +28,7 @@ from . import functional as AF
 from .metrics import psnr, ssim
 
 __all__ = [
+    "WIENER_K_GRID",
     "Response",
     "choose_k",
     "choose_k_exact",
@@ -95,12 +96,20 @@ def _sweep_scores(
     return torch.cat(out, dim=1)
 
 
+# Noise-to-signal ratios of the training-time Wiener attacker (one per decade; the trainer's
+# val/wiener_ssim and w_attack leakage): coarse, because it runs on every validation batch.
+WIENER_K_GRID: tuple[float, ...] = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
+# The harness's K grids (4 per decade; see default_k_grid) and the exact-model sweep's.
+CONSTANT_K_RANGE = (1e-6, 10.0, 29)
+LAPLACIAN_K_RANGE = (1e-7, 10.0, 33)
+EXACT_K_RANGE = (1e-5, 1e-1, 5)
+
+
 def default_k_grid(regulariser: str = "constant") -> torch.Tensor:
     """K at 4 per decade: 1e-6..10 for the constant NSR (29), 1e-7..10 for the Laplacian filter
     (33). Strong privacy lenses push the attacker's best K to 0.1–1, so the grid reaches past
     it (a best K at the edge is logged as a warning)."""
-    return AF.log_k_grid(1e-6, 10.0, 29) if regulariser == "constant" \
-        else AF.log_k_grid(1e-7, 10.0, 33)
+    return AF.log_k_grid(*(CONSTANT_K_RANGE if regulariser == "constant" else LAPLACIAN_K_RANGE))
 
 
 def choose_k(
@@ -214,7 +223,7 @@ def choose_k_exact(
     iterations: int = 40,
 ) -> dict[str, Any]:
     """K for :func:`exact_model_attack` by a sweep on (a few) attacker-train pairs."""
-    ks = AF.log_k_grid(1e-5, 1e-1, 5) if ks is None else ks
+    ks = AF.log_k_grid(*EXACT_K_RANGE) if ks is None else ks
     fn = _metric_fn(metric)
     scores = [float(fn(exact_model_attack(captures, psf, float(k), response, regulariser,
                                           iterations), originals).mean()) for k in ks]

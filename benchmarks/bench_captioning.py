@@ -17,7 +17,6 @@ On a GPU the steps run under bf16 autocast and the encoder in channels-last.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from collections.abc import Callable
@@ -32,6 +31,7 @@ from benchlib import device_name, time_fn
 
 from captioning.decoder import caption_loss, doubly_stochastic_loss
 from captioning.model import Captioner, CaptionerConfig
+from optics.cli_config import ArgumentParser
 
 
 class CaptionerSteps:
@@ -106,7 +106,7 @@ def make_beam_step(device: torch.device, batch: int, **kwargs: Any) -> Callable[
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--batch", type=int, default=32, help="images per step (5 captions each)")
     p.add_argument("--steps", type=int, default=10, help="timed steps per measurement")
     p.add_argument("--warmup", type=int, default=1)

@@ -13,7 +13,6 @@ on 2 CPU cores, more than one GPU's end-to-end training step consumes.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
@@ -29,6 +28,7 @@ import torch
 import yaml
 from PIL import Image
 
+from optics.cli_config import ArgumentParser
 from train import CaptionDataModule
 
 REPO = Path(__file__).resolve().parents[1]
@@ -224,7 +224,7 @@ def run(
 
 def main(argv: list[str] | None = None) -> None:
     shipped = shipped_loader_settings()
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--images", type=int, default=2000, help="training images to generate")
     p.add_argument("--size", type=int, default=shipped["image_size"])
     p.add_argument("--batch", type=int, default=shipped["batch_size"])

@@ -31,6 +31,7 @@ from benchlib import device_name, sync, time_fn
 
 from optics import Camera
 from optics import functional as fn
+from optics.cli_config import ArgumentParser
 from optics.zernike import zernike_basis
 
 
@@ -215,7 +216,7 @@ def measure_memory(args: argparse.Namespace, variant: str) -> float:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--batch", type=int, default=16)

@@ -11,7 +11,6 @@ same batch and precision, so the optics' and decoder's overhead is a ratio.
 
 from __future__ import annotations
 
-import argparse
 import json
 from collections.abc import Callable
 from typing import Any
@@ -21,6 +20,7 @@ import torchvision
 from benchlib import device_name, measure
 
 from captioning.data import CaptionBatch
+from optics.cli_config import ArgumentParser
 from train import PrivacyCaptioner
 
 
@@ -116,7 +116,7 @@ def make_bare_step(
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument(
         "--batch", type=int, default=None, help="images per step (default 128 GPU, 4 CPU)"

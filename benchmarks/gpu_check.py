@@ -62,6 +62,8 @@ import bench_optics
 import bench_train_step
 from benchlib import device_name, measure
 
+from optics.cli_config import ArgumentParser
+
 REPO = Path(__file__).resolve().parents[1]
 COCO_CONFIG = REPO / "configs" / "coco_privacy.yaml"
 
@@ -521,8 +523,8 @@ def run_check(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    p = ArgumentParser(
+        description=__doc__.split("\n\n")[0], raw_description=True
     )
     p.add_argument("--device", default="cuda", help="cuda (default), cuda:N or cpu")
     p.add_argument("--tiny", action="store_true", help="tiny sizes (CPU CI: well under a minute)")

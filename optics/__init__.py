@@ -1,7 +1,7 @@
 """privcam optics: differentiable Zernike-lens camera (lens → PSF → linear convolution → sensor)."""
 
 from .camera import PRESETS, Camera, CameraConfig, load_camera, save_camera
-from .lens import ZernikeLens
+from .lens import LensConfig, ZernikeLens
 from .losses import distortion_loss, psf_mask_loss
 from .materials import Material, get_material
 from .sensor import Sensor
@@ -11,6 +11,7 @@ __all__ = [
     "PRESETS",
     "Camera",
     "CameraConfig",
+    "LensConfig",
     "Material",
     "Sensor",
     "ZernikeLens",

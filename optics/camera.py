@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from . import functional as fn
-from .lens import ZernikeLens
+from .lens import LensConfig, ZernikeLens
 from .sensor import Sensor
 
 __all__ = [
@@ -180,29 +180,8 @@ class Camera(nn.Module):
             trainable = config.trainable_indices
             if trainable is None:
                 trainable = [4] if config.preset == "defocus" else range(4, config.num_zernike + 1)
-            self.lens = ZernikeLens(
-                wavelengths_nm=config.wavelengths_nm,
-                pupil_grid=config.pupil_grid,
-                pupil_pitch_um=config.pupil_pitch_um,
-                pad_factor=config.pad_factor,
-                sensor_distance_mm=config.sensor_distance_mm,
-                focal_length_mm=config.focal_length_mm,
-                base_lens=config.base_lens,
-                design_wavelength_nm=config.design_wavelength_nm,
-                object_distance_mm=config.object_distance_mm,
-                num_zernike=config.num_zernike,
-                trainable_indices=trainable,
-                initial_coefficients_um=config.initial_coefficients_um,
-                initial_defocus_um=config.initial_defocus_um,
-                init_std_um=config.init_std_um,
-                init_seed=config.init_seed,
-                material=config.material,
-                fabrication_tolerance_um=config.fabrication_tolerance_um,
-                propagation=config.propagation,
-                psf_size_px=config.psf_size_px,
-                sensor_pitch_um=config.sensor_pitch_um,
-                sampling_check=config.sampling_check,
-            )
+            options = {f.name: getattr(config, f.name) for f in dataclasses.fields(LensConfig)}
+            self.lens = ZernikeLens(LensConfig(**{**options, "trainable_indices": trainable}))
         self.sensor = Sensor(
             response=config.response,
             gamma=config.gamma,

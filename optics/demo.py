@@ -14,8 +14,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import plots
 from .camera import Camera
-from .cli_errors import ArgumentParser, finite_float, positive_int, run_cli
+from .cli_config import ArgumentParser
+from .cli_errors import finite_float, positive_int, run_cli
+from .lens import ZernikeLens
 
 log = logging.getLogger(__name__)
 
@@ -31,23 +34,6 @@ def psf_rms_radius_px(psf: torch.Tensor) -> torch.Tensor:
     return torch.sqrt((psf * r2).sum((-1, -2)) / total)
 
 
-def ssim_rgb(a: np.ndarray, b: np.ndarray) -> float:
-    """SSIM of two (H, W, 3) images in [0, 1]: Gaussian window σ 1.5, data range 1, RGB mean."""
-    from skimage.metrics import structural_similarity
-
-    return float(
-        structural_similarity(
-            a,
-            b,
-            gaussian_weights=True,
-            sigma=1.5,
-            use_sample_covariance=False,
-            data_range=1.0,
-            channel_axis=2,
-        )
-    )
-
-
 def save_png(path: Path, image: np.ndarray) -> None:
     from skimage.io import imsave
 
@@ -55,12 +41,12 @@ def save_png(path: Path, image: np.ndarray) -> None:
 
 
 def run(out: Path, defocus_um: float, init_std_um: float, seed: int, size: int) -> dict:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    """Capture ``astronaut()`` (size²) through a privacy lens; write the images, PSF and height
+    figures and ``summary.txt`` into ``out``; return the summary numbers."""
     from skimage.data import astronaut
     from skimage.transform import resize
+
+    from attacks.metrics import psnr, ssim  # the project's image metrics (skimage-equal SSIM)
 
     out.mkdir(parents=True, exist_ok=True)
     camera = Camera(
@@ -82,29 +68,21 @@ def run(out: Path, defocus_um: float, init_std_um: float, seed: int, size: int) 
 
     lens = camera.lens
     widths = psf_rms_radius_px(psf.double())
-    fig, axes = plt.subplots(1, len(lens.wavelengths_nm), figsize=(4 * len(lens.wavelengths_nm), 4))
-    for ax, lam, p in zip(np.atleast_1d(axes), lens.wavelengths_nm, psf, strict=True):
-        im = ax.imshow(np.log10(p.numpy() + 1e-8), cmap="inferno")
-        ax.set_title(f"PSF {lam:g} nm (log10)")
-        fig.colorbar(im, ax=ax, fraction=0.046)
-        plt.imsave(out / f"psf_{lam:g}nm.png", np.log10(p.numpy() + 1e-8), cmap="inferno")
-    fig.savefig(out / "psfs.png", dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    mask = lens.to_grid(torch.ones(lens.num_aperture)).bool().numpy()
-    h = np.where(mask, height.numpy(), np.nan)
-    extent_mm = lens.pupil_grid * lens.pupil_pitch_um * 1e-3 / 2
-    fig, ax = plt.subplots(figsize=(5, 4))
-    im = ax.imshow(h, cmap="viridis", extent=(-extent_mm, extent_mm, -extent_mm, extent_mm))
-    ax.set_xlabel("x (mm)")
-    ax.set_ylabel("y (mm)")
-    ax.set_title("Zernike height (µm, base lens removed)")
-    fig.colorbar(im, ax=ax)
-    fig.savefig(out / "height_map.png", dpi=100, bbox_inches="tight")
-    plt.close(fig)
+    psf_np = psf.double().numpy()
+    plots.save_figure(
+        plots.psf_figure(psf_np, lens.wavelengths_nm, lens.sensor_pitch_um), out / "psfs.png", 100
+    )
+    plots.save_psf_images(out, psf_np, lens.wavelengths_nm)
+    h = np.where(plots.aperture_mask_of(lens), height.double().numpy(), np.nan)
+    half_mm = lens.pupil_grid * lens.pupil_pitch_um * 1e-3 / 2
+    fig = plots.height_figure([(h, "Zernike height (µm, base lens removed)")], half_mm)
+    plots.save_figure(fig, out / "height_map.png", 100)
 
+    scene_t = torch.from_numpy(scene).permute(2, 0, 1)[None]
+    captured_t = torch.from_numpy(captured_np).permute(2, 0, 1)[None]
     summary = {
-        "ssim_captured_vs_original": ssim_rgb(scene, captured_np),
-        "psnr_db": float(10 * np.log10(1.0 / np.mean((scene - captured_np) ** 2))),
+        "ssim_captured_vs_original": float(ssim(scene_t, captured_t)[0]),
+        "psnr_db": float(psnr(captured_t, scene_t)[0]),
         "psf_rms_radius_px": {
             f"{lam:g}nm": float(w) for lam, w in zip(lens.wavelengths_nm, widths, strict=True)
         },
@@ -115,7 +93,15 @@ def run(out: Path, defocus_um: float, init_std_um: float, seed: int, size: int) 
         "max_phase_step_rad": lens.check_phase_sampling(),
         "height_pv_um": float(np.nanmax(h) - np.nanmin(h)),
     }
-    lines = [
+    (out / "summary.txt").write_text("\n".join(_summary_lines(lens, summary, defocus_um,
+                                                              init_std_um, seed)) + "\n")
+    return summary
+
+
+def _summary_lines(
+    lens: ZernikeLens, summary: dict, defocus_um: float, init_std_um: float, seed: int
+) -> list[str]:
+    return [
         "privcam optics demo: skimage.data.astronaut() through a privacy lens",
         f"lens: {len(lens.trainable_indices) + 3} Zernike terms, defocus Z4 = {defocus_um:g} µm, "
         f"random terms σ = {init_std_um:g} µm (seed {seed}); {lens.pupil_grid}² pupil at "
@@ -132,8 +118,6 @@ def run(out: Path, defocus_um: float, init_std_um: float, seed: int, size: int) 
         f"PSNR {summary['psnr_db']:.1f} dB",
         "files: original.png captured.png psfs.png psf_*nm.png height_map.png",
     ]
-    (out / "summary.txt").write_text("\n".join(lines) + "\n")
-    return summary
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,8 +1,9 @@
 """Fabrication maths for lens export: analytic sag and derivatives, PSFs from any height map,
-multi-level quantisation and the figures of merit of the export report.
+the Monte-Carlo fabrication tolerance (the figures of merit and the multi-level quantisation live
+in ``optics/merit.py`` and are re-exported here).
 
 Pure functions (numpy / torch in, numpy / torch out); files and the CLI live in
-``optics/export.py``. Conventions are the lens's (``optics/lens.py``): height h (µm of glass,
+``optics/export/``. Conventions are the lens's (``optics/lens.py``): height h (µm of glass,
 more glass = larger h) = h_base + Σ c_j Z_j, Z_j Noll-ordered and RMS-normalised on the disk of
 radius R = N·pitch/2, θ from +x towards +y; grids FFT-centred, row 0 at +y.
 
@@ -19,12 +20,20 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from scipy import ndimage
-from scipy.spatial import cKDTree
 
 from . import functional as fn
+from . import thin_lens
 from .lens import ZernikeLens
-from .zernike import noll_to_nm
+from .merit import (
+    QuantizedHeight,
+    encircled_energy_radius_um,
+    psf_correlation,
+    quantize_height,
+    radial_mtf,
+    smallest_feature_um,
+    strehl_ratio,
+)
+from .zernike import noll_to_nm, radial_coefficients, rms_norm
 
 __all__ = [
     "QuantizedHeight",
@@ -57,6 +66,12 @@ def pupil_coordinates_mm(n: int, pitch_um: float) -> tuple[np.ndarray, np.ndarra
     return np.meshgrid(idx, -idx)
 
 
+def _r2_m2(n: int, pitch_um: float) -> np.ndarray:
+    """(n, n) squared distance from the axis of each pupil sample, m²."""
+    x, y = pupil_coordinates_mm(n, pitch_um)
+    return (x**2 + y**2) * 1e-6
+
+
 def aperture_mask(n: int) -> np.ndarray:
     """(n, n) bool: samples strictly inside the radius-n/2 disk (the lens's aperture)."""
     i = np.arange(n) - n // 2
@@ -64,20 +79,9 @@ def aperture_mask(n: int) -> np.ndarray:
 
 
 def _radial_poly_in_u(n: int, m_abs: int) -> np.ndarray:
-    """Ascending coefficients of P with R_n^|m|(ρ) = ρ^|m|·P(ρ²)."""
-    deg = (n - m_abs) // 2
-    p = np.zeros(deg + 1)
-    for s in range(deg + 1):
-        p[deg - s] = (
-            (-1) ** s
-            * math.factorial(n - s)
-            / (
-                math.factorial(s)
-                * math.factorial((n + m_abs) // 2 - s)
-                * math.factorial((n - m_abs) // 2 - s)
-            )
-        )
-    return p
+    """Ascending coefficients of P with R_n^|m|(ρ) = ρ^|m|·P(ρ²): R's a_s multiplies
+    ρ^(n−2s) = ρ^|m|·u^((n−|m|)/2 − s)."""
+    return radial_coefficients(n, m_abs)[::-1].copy()
 
 
 def zernike_sum_with_derivatives(
@@ -101,7 +105,7 @@ def zernike_sum_with_derivatives(
             continue
         n, m = noll_to_nm(j)
         m_abs = abs(m)
-        norm = math.sqrt(n + 1) if m == 0 else math.sqrt(2 * (n + 1))
+        norm = rms_norm(n, m)
         # cos term = Re[f]; sin term = Im[f] = Re[−i f]
         weight = cj * norm * (1.0 if m >= 0 else -1j)
         p = weight * _radial_poly_in_u(n, m_abs)
@@ -182,10 +186,8 @@ class SurfaceModel:
 
     @classmethod
     def from_lens(cls, lens: ZernikeLens) -> SurfaceModel:
-        a = 0.0
-        if lens.base_lens:
-            n_d = float(lens.material.refractive_index(lens.design_wavelength_nm))
-            a = -1.0 / (2.0 * lens.focal_length_mm * (n_d - 1.0))
+        n_d = float(lens.material.refractive_index(lens.design_wavelength_nm))
+        a = thin_lens.base_sag_per_mm(lens.focal_length_mm, n_d, lens.base_lens)
         return cls(
             coefficients_um=lens.coefficients_um().detach().double().cpu().numpy(),
             normalisation_radius_mm=lens.pupil_grid * lens.pupil_pitch_um / 2 * 1e-3,
@@ -250,16 +252,14 @@ def intensity_from_height(lens: ZernikeLens, height_um: np.ndarray) -> torch.Ten
         raise ValueError(
             f"height map must be ({n}, {n}) like the pupil grid, got {np.shape(height_um)}"
         )
-    lam_m = np.asarray(lens.wavelengths_nm) * 1e-9
-    k = 2 * math.pi / lam_m
-    n_lam = np.asarray(lens.refractive_indices)
     mask = aperture_mask(n)
-    h = np.where(mask, np.asarray(height_um, dtype=np.float64), 0.0) * 1e-6
-    phase = (k * (n_lam - 1))[:, None, None] * h[None]
+    h_m = np.where(mask, np.asarray(height_um, dtype=np.float64), 0.0) * 1e-6
+    per_m = thin_lens.height_phase_per_m(lens.wavelengths_nm, lens.refractive_indices)
+    phase = per_m[:, None, None] * h_m[None]
     if lens.object_distance_mm is not None:
-        x, y = pupil_coordinates_mm(n, lens.pupil_pitch_um)
-        r2_m2 = (x**2 + y**2) * 1e-6
-        phase = phase + k[:, None, None] * r2_m2[None] / (2 * lens.object_distance_mm * 1e-3)
+        phase = phase + thin_lens.object_phase_rad(
+            _r2_m2(n, lens.pupil_pitch_um), lens.wavelengths_nm, lens.object_distance_mm
+        )
     device = lens.fixed_coefficients_um.device
     return field_to_intensity(lens, _field_from_phase(phase, mask, device))
 
@@ -275,165 +275,14 @@ def ideal_intensity(lens: ZernikeLens) -> torch.Tensor:
     """Intensity (Λ, M, M) of the aberration-free lens with the same aperture: a converging
     (paraxial) spherical wave focused on the sensor at every wavelength, φ = −k r²/(2z)."""
     n = lens.pupil_grid
-    x, y = pupil_coordinates_mm(n, lens.pupil_pitch_um)
-    r2_m2 = (x**2 + y**2) * 1e-6
-    k = 2 * math.pi / (np.asarray(lens.wavelengths_nm) * 1e-9)
-    phase = -k[:, None, None] * r2_m2[None] / (2 * lens.sensor_distance_mm * 1e-3)
+    phase = thin_lens.ideal_lens_phase_rad(
+        _r2_m2(n, lens.pupil_pitch_um), lens.wavelengths_nm, lens.sensor_distance_mm
+    )
     device = lens.fixed_coefficients_um.device
     return field_to_intensity(lens, _field_from_phase(phase, aperture_mask(n), device))
 
 
-# --------------------------------------------------------------------------- figures of merit
-
-
-def psf_correlation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pearson correlation per wavelength of two PSF stacks (Λ, K, K) → (Λ,)."""
-    a = np.asarray(a, dtype=np.float64).reshape(len(a), -1)
-    b = np.asarray(b, dtype=np.float64).reshape(len(b), -1)
-    a = a - a.mean(1, keepdims=True)
-    b = b - b.mean(1, keepdims=True)
-    denom = np.sqrt((a * a).sum(1) * (b * b).sum(1))
-    return (a * b).sum(1) / np.maximum(denom, np.finfo(np.float64).tiny)
-
-
-def strehl_ratio(intensity: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    """Peak ratio max(intensity)/max(reference) per wavelength, (Λ, M, M) each. Pass raw
-    intensities from the same pupil energy (not normalised to the window) for the Strehl ratio."""
-    a = np.asarray(intensity, dtype=np.float64)
-    b = np.asarray(reference, dtype=np.float64)
-    return a.reshape(len(a), -1).max(1) / b.reshape(len(b), -1).max(1)
-
-
-def encircled_energy_radius_um(
-    intensity: np.ndarray,
-    pitch_um: float,
-    fractions: tuple[float, ...] = (0.5, 0.8),
-    total: float | np.ndarray | None = None,
-) -> np.ndarray:
-    """Radius (µm) of the disk centred on the intensity centroid that holds each fraction of
-    ``total`` (default: the energy in the window; pass the pupil energy to count light that
-    leaves the window). Pixel-centre distances, linear interpolation from (0, 0).
-
-    Args:
-        intensity: (Λ, M, M). total: scalar or (Λ,).
-
-    Returns:
-        (Λ, F); NaN where the window holds less than the fraction.
-    """
-    intensity = np.asarray(intensity, dtype=np.float64)
-    m = intensity.shape[-1]
-    rows, cols = np.mgrid[0:m, 0:m]
-    totals = np.broadcast_to(
-        intensity.sum((-2, -1)) if total is None else np.asarray(total, dtype=np.float64),
-        (len(intensity),),
-    )
-    out = np.full((len(intensity), len(fractions)), np.nan)
-    for i, p in enumerate(intensity):
-        s = p.sum()
-        cy, cx = (p * rows).sum() / s, (p * cols).sum() / s
-        r = np.hypot(rows - cy, cols - cx).ravel() * pitch_um
-        order = np.argsort(r, kind="stable")
-        cum = np.concatenate([[0.0], np.cumsum(p.ravel()[order]) / totals[i]])
-        radii = np.concatenate([[0.0], r[order]])
-        for f, frac in enumerate(fractions):
-            if cum[-1] >= frac:
-                out[i, f] = np.interp(frac, cum, radii)
-    return out
-
-
-def radial_mtf(psf: np.ndarray, pitch_um: float) -> tuple[np.ndarray, np.ndarray]:
-    """Radially averaged MTF per wavelength up to the sensor Nyquist frequency.
-
-    Returns:
-        frequencies (F,) in cycles/mm and MTF (Λ, F), 1 at zero frequency.
-    """
-    psf = np.asarray(psf, dtype=np.float64)
-    k = psf.shape[-1]
-    otf = np.abs(np.fft.fft2(np.fft.ifftshift(psf, axes=(-2, -1))))
-    otf /= np.maximum(otf[..., :1, :1], np.finfo(np.float64).tiny)
-    f = np.fft.fftfreq(k, d=pitch_um * 1e-3)
-    fr = np.hypot(f[None, :], f[:, None])
-    df = 1.0 / (k * pitch_um * 1e-3)
-    bins = np.rint(fr / df).astype(int).ravel()
-    n_bins = k // 2 + 1
-    keep = bins < n_bins
-    counts = np.bincount(bins[keep], minlength=n_bins)
-    mtf = np.stack(
-        [np.bincount(bins[keep], o.ravel()[keep], minlength=n_bins) for o in otf]
-    ) / np.maximum(counts, 1)
-    return np.arange(n_bins) * df, mtf
-
-
-def smallest_feature_um(
-    height_um: np.ndarray, mask: np.ndarray, pitch_um: float, min_step_um: float = 1e-3
-) -> float | None:
-    """Smallest lateral distance (µm) between a local maximum and a local minimum of the surface.
-
-    Extrema are samples whose 3×3 neighbourhood lies inside the aperture and that are >= (<=)
-    all 8 neighbours (flat patches excluded). For each maximum the nearest minima (up to 8) are
-    searched and the closest one at least ``min_step_um`` lower counts: for a sinusoidal ripple
-    this is its half-period — the width of the narrowest hill or valley a process must form.
-    None when the surface has no interior maximum–minimum pair (e.g. a plain lens).
-    """
-    h = np.where(mask, np.asarray(height_um, dtype=np.float64), 0.0)
-    interior = ndimage.binary_erosion(mask, structure=np.ones((3, 3), bool))
-    hmax = ndimage.maximum_filter(h, size=3, mode="nearest")
-    hmin = ndimage.minimum_filter(h, size=3, mode="nearest")
-    is_max = interior & (h >= hmax) & (h > hmin)
-    is_min = interior & (h <= hmin) & (h < hmax)
-    if not is_max.any() or not is_min.any():
-        return None
-    p_max, p_min = np.argwhere(is_max), np.argwhere(is_min)
-    k = min(8, len(p_min))
-    dist, idx = cKDTree(p_min).query(p_max, k=k)
-    dist, idx = dist.reshape(len(p_max), k), idx.reshape(len(p_max), k)
-    steps = h[tuple(p_max.T)][:, None] - h[p_min[idx, 0], p_min[idx, 1]]
-    ok = steps >= min_step_um
-    if not ok.any():
-        return None
-    return float(dist[ok].min() * pitch_um)
-
-
-@dataclass(frozen=True)
-class QuantizedHeight:
-    """Multi-level surface: ``level`` (N, N) int in [0, L); ``height_um`` (N, N) quantised height
-    (same offset as the input, 0 outside the aperture); ``level_heights_um`` (L,) height of each
-    level above the lowest one; ``step_um`` level spacing; ``offset_um`` height of level 0."""
-
-    level: np.ndarray
-    height_um: np.ndarray
-    level_heights_um: np.ndarray
-    step_um: float
-    offset_um: float
-
-
-def quantize_height(
-    height_um: np.ndarray, mask: np.ndarray, levels: int, wrap_period_um: float | None = None
-) -> QuantizedHeight:
-    """Quantise a height map (N, N) µm to ``levels`` equally spaced levels.
-
-    Without wrapping the levels span the full peak-to-valley (level 0 = lowest point, level L−1 =
-    highest, step PV/(L−1)). With ``wrap_period_um`` T (e.g. λ_d/(n(λ_d) − 1), one wave of phase
-    at the design wavelength) the height is first reduced modulo T (a kinoform / multi-level
-    diffractive surface) and quantised to L levels of T/L.
-    """
-    if int(levels) != levels or levels < 2:
-        raise ValueError(f"levels must be an integer >= 2, got {levels!r}")
-    h = np.asarray(height_um, dtype=np.float64)
-    lo = float(h[mask].min())
-    if wrap_period_um is None:
-        pv = float(h[mask].max()) - lo
-        step = pv / (levels - 1) if pv > 0 else 1.0
-        level = np.rint((h - lo) / step).astype(np.int64).clip(0, levels - 1)
-    else:
-        if not wrap_period_um > 0:
-            raise ValueError(f"wrap_period_um must be positive, got {wrap_period_um}")
-        step = wrap_period_um / levels
-        level = np.rint(np.remainder(h - lo, wrap_period_um) / step).astype(np.int64) % levels
-    level = np.where(mask, level, 0)
-    heights = np.arange(levels) * step
-    quantised = np.where(mask, lo + heights[level], 0.0)
-    return QuantizedHeight(level, quantised, heights, float(step), lo)
+# --------------------------------------------------------------------------- tolerance
 
 
 def monte_carlo_psfs(

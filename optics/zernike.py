@@ -18,7 +18,9 @@ __all__ = [
     "nm_to_noll",
     "noll_to_nm",
     "num_terms_for_order",
+    "radial_coefficients",
     "radial_polynomial",
+    "rms_norm",
     "zernike_basis",
     "zernike_name",
 ]
@@ -76,12 +78,11 @@ def zernike_name(j: int) -> str:
     return _NAMES.get(j, f"Z{j} (n={n}, m={m})")
 
 
-def radial_polynomial(n: int, m_abs: int, rho: np.ndarray) -> np.ndarray:
-    """R_n^|m|(ρ) by the explicit factorial sum, evaluated in float64 (exact enough to n≈30)."""
-    rho = np.asarray(rho, dtype=np.float64)
-    out = np.zeros_like(rho)
-    for s in range((n - m_abs) // 2 + 1):
-        coef = (
+def radial_coefficients(n: int, m_abs: int) -> np.ndarray:
+    """Coefficients a_s (s = 0..(n−|m|)/2) of R_n^|m|(ρ) = Σ_s a_s ρ^(n−2s), the explicit
+    factorial sum (float64, exact enough to n≈30)."""
+    return np.array(
+        [
             (-1) ** s
             * math.factorial(n - s)
             / (
@@ -89,7 +90,21 @@ def radial_polynomial(n: int, m_abs: int, rho: np.ndarray) -> np.ndarray:
                 * math.factorial((n + m_abs) // 2 - s)
                 * math.factorial((n - m_abs) // 2 - s)
             )
-        )
+            for s in range((n - m_abs) // 2 + 1)
+        ]
+    )
+
+
+def rms_norm(n: int, m: int) -> float:
+    """Noll's RMS normalisation of Z_n^m: sqrt(n + 1) for m = 0, sqrt(2 (n + 1)) otherwise."""
+    return math.sqrt(n + 1) if m == 0 else math.sqrt(2 * (n + 1))
+
+
+def radial_polynomial(n: int, m_abs: int, rho: np.ndarray) -> np.ndarray:
+    """R_n^|m|(ρ) from :func:`radial_coefficients`, evaluated in float64."""
+    rho = np.asarray(rho, dtype=np.float64)
+    out = np.zeros_like(rho)
+    for s, coef in enumerate(radial_coefficients(n, m_abs)):
         out += coef * rho ** (n - 2 * s)
     return out
 
@@ -119,9 +134,9 @@ def zernike_basis(
         if key != (n, abs(m)):
             key, radial = (n, abs(m)), radial_polynomial(n, abs(m), rho)
         if m == 0:
-            out[j - 1] = math.sqrt(n + 1) * radial
+            out[j - 1] = rms_norm(n, m) * radial
         elif m > 0:
-            out[j - 1] = math.sqrt(2 * (n + 1)) * radial * np.cos(m * theta)
+            out[j - 1] = rms_norm(n, m) * radial * np.cos(m * theta)
         else:
-            out[j - 1] = math.sqrt(2 * (n + 1)) * radial * np.sin(-m * theta)
+            out[j - 1] = rms_norm(n, m) * radial * np.sin(-m * theta)
     return out

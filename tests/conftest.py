@@ -1,6 +1,8 @@
-"""Fixtures shared across test folders: a tiny embedded data set and a tiny model config."""
+"""Fixtures shared across test folders: a tiny embedded data set, a tiny model config and the
+small, fast camera of the optics and attack tests."""
 
 from pathlib import Path
+from types import MappingProxyType
 
 import pytest
 
@@ -55,3 +57,34 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+# 64² pupil at 4 µm (D = 256 µm), 8× padding, lens–sensor 12 mm: Fresnel transfer function
+# well sampled for 460–640 nm (λz/L ≤ 3.75 µm ≤ 4 µm), the Airy ring spans 6–9 samples.
+SMALL_LENS = dict(
+    pupil_grid=64,
+    pupil_pitch_um=4.0,
+    pad_factor=8,
+    sensor_distance_mm=12.0,
+    psf_size_px=64,
+    sensor_pitch_um=4.0,
+    num_zernike=15,
+    material=1.5,
+)
+# The attack tests' camera: the same lens imaged on a 32 px PSF at 8 µm pixels, with a random
+# 0.1 µm Zernike init (0.2 µm aliases).
+SMALL_ATTACK_CAMERA = {**SMALL_LENS, "psf_size_px": 32, "sensor_pitch_um": 8.0, "init_std_um": 0.1}
+
+
+@pytest.fixture(scope="session")
+def small_lens_kwargs():
+    """CameraConfig / ZernikeLens options of the small lens (read-only: shared by every test)."""
+    return MappingProxyType(SMALL_LENS)
+
+
+@pytest.fixture
+def small_camera():
+    """A fresh privacy camera with the small lens, 32 px PSF and a random Zernike init."""
+    from optics import Camera
+
+    return Camera("privacy", **SMALL_ATTACK_CAMERA)

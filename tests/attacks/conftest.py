@@ -1,29 +1,11 @@
-"""Small, fast cameras and images shared by the attack tests."""
+"""Images, PSFs and the periodic blur shared by the attack tests (the small camera is in
+tests/conftest.py)."""
 
 import numpy as np
 import pytest
 import torch
 
-# 64² pupil at 4 µm, 8× padding, 12 mm to the sensor: well sampled (see tests/optics); a 32 px
-# PSF at 8 µm pixels, 15 Zernike terms with a random 0.1 µm init (0.2 µm aliases).
-SMALL_CAMERA = dict(
-    pupil_grid=64,
-    pupil_pitch_um=4.0,
-    pad_factor=8,
-    sensor_distance_mm=12.0,
-    psf_size_px=32,
-    sensor_pitch_um=8.0,
-    num_zernike=15,
-    material=1.5,
-    init_std_um=0.1,
-)
-
-
-@pytest.fixture
-def small_camera():
-    from optics import Camera
-
-    return Camera("privacy", **SMALL_CAMERA)
+from attacks import functional as AF
 
 
 @pytest.fixture
@@ -45,3 +27,13 @@ def _gaussian_psf(size: int, sigma: float, channels: int = 3) -> torch.Tensor:
 def gaussian_psf():
     """Factory (size, sigma, channels=3) → (C, K, K) float64 Gaussian at K//2, summing to 1."""
     return _gaussian_psf
+
+
+def _circular_blur(x: torch.Tensor, psf: torch.Tensor) -> torch.Tensor:
+    return torch.fft.irfft2(torch.fft.rfft2(x) * AF.psf_to_otf(psf, x.shape[-2:]), s=x.shape[-2:])
+
+
+@pytest.fixture
+def circular_blur():
+    """(B, C, H, W) images, (C, K, K) PSF → the periodic (circular) blur, as the FFT models it."""
+    return _circular_blur

@@ -1,5 +1,6 @@
 """Camera presets, trainable terms, fabrication noise, losses and input validation."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -143,3 +144,54 @@ def test_save_and_load_camera(tmp_path, small_lens_kwargs):
         load_camera(tmp_path / "nolens.ckpt")
     with pytest.raises(FileNotFoundError, match=r"missing\.ckpt"):
         load_camera(tmp_path / "missing.ckpt")
+
+
+def test_ideal_camera_is_identity_without_noise():
+    cam = Camera("ideal", read_noise_std=0.0, quantize_bits=None)
+    img = torch.rand(2, 3, 16, 16, dtype=torch.float64)
+    np.testing.assert_allclose(cam.double()(img), img, atol=1e-9)
+    assert cam.psf() is None
+
+
+def test_lowres_camera_bins_pixels():
+    cam = Camera(
+        "lowres",
+        lowres_size=4,
+        read_noise_std=0.0,
+        quantize_bits=None,
+        upsample_mode="nearest",
+        response="linear",
+        linearize_input=False,
+    )
+    img = torch.rand(1, 3, 16, 16)
+    out = cam(img)
+    assert out.shape == img.shape
+    blocks = img.reshape(1, 3, 4, 4, 4, 4).mean((3, 5))
+    np.testing.assert_allclose(out[..., ::4, ::4], blocks, atol=1e-6)
+
+
+def test_gradcheck_coefficients_to_captured_image(small_lens_kwargs):
+    kw = dict(
+        small_lens_kwargs,
+        pupil_grid=16,
+        pad_factor=8,
+        sensor_distance_mm=3.0,
+        psf_size_px=8,
+        num_zernike=10,
+    )
+    cam = Camera(
+        "privacy",
+        read_noise_std=0.0,
+        quantize_bits=None,
+        fabrication_tolerance_um=0.0,
+        init_std_um=0.05,
+        **kw,
+    ).double()
+    img = torch.rand(1, 3, 10, 10, dtype=torch.float64) * 0.8 + 0.1
+
+    def captured(coefficients):
+        params = {"lens.trainable_coefficients_um": coefficients}
+        return torch.func.functional_call(cam, params, (img,))
+
+    c0 = cam.lens.trainable_coefficients_um.detach().clone().requires_grad_(True)
+    assert torch.autograd.gradcheck(captured, (c0,), eps=1e-6, atol=1e-6, rtol=1e-4)

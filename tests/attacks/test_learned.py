@@ -5,8 +5,9 @@ import pytest
 import torch
 
 from attacks.data import make_embedded_set, simulate_pairs, to_tensor
-from attacks.learned import PairDataset, load_attacker, reconstruct, train_attacker
+from attacks.learned import PairDataset
 from attacks.losses import content_loss, ragan_ls_d_loss, ragan_ls_g_loss
+from attacks.training import load_attacker, reconstruct, train_attacker
 
 TINY = {
     "deblurgan": {"num_filters": 16, "ndf": 8, "lr": 1e-3, "backbone_weights": None},

@@ -68,3 +68,12 @@ def test_detection_rate_bookkeeping():
     out = face_detection_rate(dets, faces)
     assert out["rate"] == 0.5 and out["n_faces"] == 2 and out["false_positive_rate"] == 1.0
     assert face_detection_rate(dets, None)["rate"] == pytest.approx(2 / 3)
+
+
+def test_box_iou_of_xywh_boxes():
+    from attacks.metrics import box_iou_xywh
+
+    iou = box_iou_xywh([(0, 0, 10, 10), (0, 0, 0, 0)], [(5, 0, 10, 10), (0, 0, 10, 10)])
+    assert iou.shape == (2, 2)
+    assert float(iou[0, 0]) == pytest.approx(50 / 150)  # overlap 5×10, union 150
+    assert float(iou[0, 1]) == 1.0 and float(iou[1].abs().sum()) == 0.0  # empty box: no overlap
