@@ -3,7 +3,8 @@ discriminator, U-Net baseline, VGG19 perceptual features. Thin modules; losses l
 ``attacks.losses``.
 
 Pretrained weights: ``weights`` is None / "none" (random init), a torchvision enum name (e.g.
-"IMAGENET1K_V1", "DEFAULT") or a local state-dict file, loaded by ``attacks.weights.load_weights``
+"IMAGENET1K_V1", "DEFAULT") or a local state-dict file, loaded by
+``captioning.weights.load_weights``
 (the one loader: weights that cannot be loaded, e.g. offline, are an error naming the fix).
 """
 
@@ -17,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .weights import load_weights
+from captioning.weights import load_weights
 
 __all__ = [
     "FPNMobileNetV2Generator",

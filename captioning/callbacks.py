@@ -17,6 +17,7 @@ import torch
 from lightning.pytorch.utilities.warnings import PossibleUserWarning
 
 from optics.cli_errors import WorkFailed
+from optics.plots import lens_images
 
 __all__ = [
     "EpochProgress",
@@ -161,10 +162,8 @@ class EvalFigures(L.Callback):
             with torch.no_grad():
                 psf = lens(height_noise=False).float().cpu()
                 height = lens.height_map_um(include_base=False).float().cpu()
-            for lam, p in zip(lens.wavelengths_nm, psf, strict=True):
-                writer.add_image(f"{stage}/psf_{lam:g}nm", (p / p.max()).sqrt()[None], step)
-            h = (height - height.min()) / (height.max() - height.min()).clamp_min(1e-12)
-            writer.add_image(f"{stage}/height_map", h[None], step)
+            for name, image in lens_images(psf, height, lens.wavelengths_nm).items():
+                writer.add_image(f"{stage}/{name}", image, step)
 
 
 class FrozenStagesNote(L.Callback):

@@ -14,6 +14,7 @@ import torch
 
 from captioning.checkpoints import load_trained
 from captioning.evaluation import compare
+from optics.plots import lens_figure, save_figure
 
 __all__ = ["DEMO_BLIND_EPOCHS", "DEMO_CAMERAS", "DEMO_LENS_EPOCHS", "demo_argv", "run_demo"]
 
@@ -154,7 +155,7 @@ def _demo_figures(out: Path, results: Sequence[dict]) -> list[str]:
         module, data = load_trained(r["checkpoint"], max_images=4)
         if module.camera.lens is not None:
             name = f"lens_{r['camera']}.png"
-            _lens_figure(module.camera.lens, out / name)
+            save_figure(lens_figure(module.camera.lens), out / name, dpi=80)
             lines += [f"![{r['camera']} lens]({name})", ""]
         batch = next(iter(data.test_dataloader()))
         images = batch.float_images()
@@ -178,27 +179,6 @@ def _demo_figures(out: Path, results: Sequence[dict]) -> list[str]:
     fig.savefig(out / "captures.png", dpi=80, bbox_inches="tight")
     plt.close(fig)
     return [*lines, "![originals, captures and captions](captures.png)", ""]
-
-
-def _lens_figure(lens: torch.nn.Module, path: Path) -> None:
-    """PSF per wavelength (log10) and the Zernike height map (µm) of a lens, as one PNG."""
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    with torch.no_grad():
-        psf = lens(height_noise=False).cpu().numpy()
-        height = lens.height_map_um(include_base=False).cpu().numpy()
-    fig, axes = plt.subplots(1, len(psf) + 1, figsize=(4 * (len(psf) + 1), 3.6))
-    for ax, lam, p in zip(axes, lens.wavelengths_nm, psf, strict=False):
-        im = ax.imshow(np.log10(p + 1e-7), cmap="inferno")
-        ax.set_title(f"PSF {lam:g} nm (log10)")
-        fig.colorbar(im, ax=ax, fraction=0.046)
-    mask = lens.to_grid(torch.ones(lens.num_aperture)).bool().numpy()
-    im = axes[-1].imshow(np.where(mask, height, np.nan), cmap="viridis")
-    axes[-1].set_title("Zernike height (µm)")
-    fig.colorbar(im, ax=axes[-1], fraction=0.046)
-    fig.savefig(path, dpi=80, bbox_inches="tight")
-    plt.close(fig)
 
 
 def _demo_export(out: Path, ckpt: str) -> list[str]:

@@ -10,6 +10,8 @@ import torch.nn.functional as F
 import torchvision
 from torch import nn
 
+from captioning.weights import load_weights
+
 __all__ = ["ARCHITECTURES", "STAGES", "ResNetEncoder", "build_resnet"]
 
 logger = logging.getLogger(__name__)
@@ -27,52 +29,16 @@ def build_resnet(arch: str = "resnet101", weights: str | Path | None = None) -> 
         arch: one of :data:`ARCHITECTURES`.
         weights: ``None`` (random init); a torchvision weights enum name such as
             ``"IMAGENET1K_V2"`` or ``"DEFAULT"`` (downloaded by torchvision, needs internet
-            or a filled ``$TORCH_HOME`` cache); or a path to a local ``state_dict`` file
-            (loaded with ``torch.load(..., weights_only=True)``; a ``fc.*`` head may be
-            present or absent).
+            or a filled ``$TORCH_HOME`` cache); or a path to a local ``state_dict`` file (a
+            ``fc.*`` head may be present or absent). Loaded by
+            :func:`captioning.weights.load_weights` (the loader the attacks use too): what
+            cannot be loaded is an error naming the fix, never a silent random init.
     """
     if arch not in ARCHITECTURES:
         raise ValueError(f"unknown backbone {arch!r}; choose one of {ARCHITECTURES}")
-    builder = getattr(torchvision.models, arch)
-    if weights is None:
-        return builder(weights=None)
-    path = Path(weights)
-    if path.suffix in (".pt", ".pth", ".bin", ".ckpt") or path.exists():
-        if not path.is_file():
-            raise FileNotFoundError(f"weights file {path} not found; pass an existing "
-                                    f"state_dict file, a torchvision enum name or None")
-        model = builder(weights=None)
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        if isinstance(state, dict) and "state_dict" in state:
-            state = state["state_dict"]
-        if not isinstance(state, dict):
-            raise ValueError(f"weights file {path} holds a {type(state).__name__}, "
-                             "expected a state_dict (dict of tensors)")
-        state = {k.removeprefix("module."): v for k, v in state.items()}
-        try:
-            missing, unexpected = model.load_state_dict(state, strict=False)
-        except RuntimeError as err:  # shape mismatches
-            raise ValueError(f"weights file {path} does not match {arch}: {err}") from err
-        missing = [k for k in missing if not k.startswith("fc.")]
-        if missing or unexpected:
-            raise ValueError(f"weights file {path} does not match {arch}: missing "
-                             f"{missing[:5]}{'...' if len(missing) > 5 else ''}, unexpected "
-                             f"{unexpected[:5]}{'...' if len(unexpected) > 5 else ''}")
-        return model
-    enum = torchvision.models.get_model_weights(arch)
-    try:
-        weight_enum = enum[str(weights)]
-    except KeyError:
-        raise ValueError(f"unknown weights {weights!r} for {arch}: use one of "
-                         f"{list(enum.__members__)}, a local state_dict file, or None") from None
-    try:
-        return builder(weights=weight_enum)
-    except Exception as err:  # network errors come in many types (URLError, OSError, ...)
-        raise RuntimeError(
-            f"could not load torchvision weights {arch} {weights} ({type(err).__name__}: {err}). "
-            f"This machine may be offline: download {weight_enum.url} on a connected machine "
-            "and pass the local file instead (weights='path/to/file.pth')"
-        ) from err
+    model = getattr(torchvision.models, arch)(weights=None)
+    load_weights(model, arch, weights, optional_prefixes=("fc.",))
+    return model
 
 
 class ResNetEncoder(nn.Module):

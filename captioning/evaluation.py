@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 
+from attacks.published import PUBLISHED_COCO, published_ssim_text
 from captioning.checkpoints import camera_name, load_model, load_trained
 
 __all__ = [
@@ -22,12 +23,6 @@ __all__ = [
     "markdown_table",
 ]
 
-PUBLISHED_COCO = {  # Arguello et al., COCO Karpathy test split (DESIGN.md "Targets")
-    "privacy": {"BLEU-1": 68.9, "BLEU-4": 29.0, "METEOR": 26.8, "CIDEr-D": 89.0},
-    "defocus": {"BLEU-1": 67.3, "BLEU-4": 25.5, "METEOR": 26.8, "CIDEr-D": 81.1},
-    "lowres": {"BLEU-1": 61.6, "BLEU-4": 19.9, "METEOR": 23.3, "CIDEr-D": 58.8},
-    "ideal": {"BLEU-1": 73.2, "BLEU-4": 33.3, "METEOR": 29.0, "CIDEr-D": 101.2},
-}
 TABLE_METRICS = ("BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr-D")
 # grounding (embedded data set): fractions, shown beside the n-gram metrics when present
 GROUNDING_COLUMNS = {
@@ -122,7 +117,7 @@ def markdown_table(results: Sequence[dict], published: bool = False) -> str:
                 f"paper (COCO), {cam}",
                 *(_fmt(m.get(k)) if k in m else "" for k in TABLE_METRICS),
                 *("" for _ in grounding),
-                "0.48 ± 0.12" if cam == "privacy" else "",
+                published_ssim_text()["captured"] if cam == "privacy" else "",
                 "",
             ]
             lines.append("| " + " | ".join(cells) + " |")

@@ -9,7 +9,7 @@ from dataclasses import fields
 from typing import Any
 
 from attacks.adversary import ADVERSARIES
-from attacks.nonblind import default_k_grid
+from attacks.nonblind import WIENER_K_GRID
 from captioning.model import CaptionerConfig
 from captioning.optim import DECAYS
 
@@ -18,7 +18,7 @@ __all__ = ["CAPTIONER_FIELDS", "DEFAULT_ATTACK_KS", "check_options"]
 # the training-time Wiener attacker's noise-to-signal ratios (val/wiener_ssim, w_attack): the
 # attack's own grid (attacks.nonblind, 4 per decade) at one per decade over 1e-4 … 1, since the
 # in-loop attacker runs on every step
-DEFAULT_ATTACK_KS = tuple(default_k_grid("constant")[8:25:4].tolist())
+DEFAULT_ATTACK_KS = WIENER_K_GRID
 # the model options that are CaptionerConfig fields (vocab_size comes from the data)
 CAPTIONER_FIELDS = tuple(f.name for f in fields(CaptionerConfig) if f.name != "vocab_size")
 NON_NEGATIVE = ("w_dec", "dsr_lambda", "w_distortion", "w_psf_mask", "w_attack", "lr_camera",

@@ -1,5 +1,5 @@
 """attacks.models: the learned attackers' networks start as the identity / the Wiener attack,
-keep shapes, and load weights through attacks.weights."""
+keep shapes, and load weights through captioning.weights."""
 
 import pytest
 import torch

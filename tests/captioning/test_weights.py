@@ -1,10 +1,10 @@
-"""attacks.weights: the one torchvision weight loader (names, files, offline error)."""
+"""captioning.weights: the one torchvision weight loader (names, files, offline error)."""
 
 import pytest
 import torch
 import torchvision
 
-from attacks.weights import load_weights, weights_enum
+from captioning.weights import load_weights, weights_enum
 
 
 def _tiny():
