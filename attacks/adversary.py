@@ -32,8 +32,10 @@ __all__ = [
     "ADVERSARIES",
     "InLoopAdversary",
     "adversary_similarity",
+    "attack_with",
     "attacker_loss",
     "build_attacker",
+    "load_in_loop_attacker",
 ]
 
 ADVERSARIES: tuple[str, ...] = ("none", "unet", "wiener_unet")
@@ -245,3 +247,42 @@ class InLoopAdversary:
         self.optimizer.load_state_dict(state["optimizer"])
         self.updates = int(state.get("updates", 0))
         self._synced = True  # every rank loads the same checkpoint
+
+
+def load_in_loop_attacker(checkpoint: dict[str, Any]) -> tuple[nn.Module, dict[str, Any]] | None:
+    """The in-loop attacker saved in a training checkpoint (already read with ``torch.load``),
+    for judging it beside the fresh attackers; None when the lens was not trained against one.
+
+    Returns:
+        the attacker network (eval mode; call it as ``attack_with(net, captures, psf)``) and
+        what it was: kind, w_adversary, its updates, the batch size and so the (capture,
+        original) pairs it was trained on (updates x batch).
+    """
+    hp = checkpoint.get("hyper_parameters") or {}
+    kind = hp.get("adversary", "none")
+    if kind in (None, "none"):
+        return None
+    state = checkpoint.get("adversary")
+    if not state:
+        raise ValueError(f"the checkpoint says model.adversary {kind!r} but holds no attacker "
+                         "state: it was written before min–max training saved it; retrain")
+    camera = hp.get("camera") or {}
+    net = build_attacker(kind, int(hp.get("adversary_channels", 16)),
+                         int(hp.get("adversary_depth", 3)), camera.get("response", "srgb"),
+                         float(camera.get("gamma", 2.2)), bool(camera.get("linearize_input", True)))
+    net.load_state_dict(state["net"])
+    batch = int((checkpoint.get("datamodule_hyper_parameters") or {}).get("batch_size", 0))
+    updates = int(state.get("updates", 0))
+    return net.eval(), {"kind": kind, "w_adversary": float(hp.get("w_adversary", 0.0)),
+                        "updates": updates, "batch_size": batch, "pairs_seen": updates * batch,
+                        "lens_steps": int(checkpoint.get("global_step", 0))}
+
+
+@torch.no_grad()
+def attack_with(net: nn.Module, captures: torch.Tensor, psf: torch.Tensor | None,
+                batch_size: int = 32) -> torch.Tensor:
+    """Reconstructions ``(N, 3, H, W)`` in [0, 1] of captures by an in-loop attacker (batched;
+    the Wiener + U-Net attacker gets the lens's PSF ``(C, K, K)``)."""
+    out = [_call(net, captures[i:i + batch_size], psf).clamp(0, 1)
+           for i in range(0, len(captures), batch_size)]
+    return torch.cat(out) if out else captures.new_zeros((0, *captures.shape[1:]))

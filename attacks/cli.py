@@ -250,7 +250,8 @@ def run(args: argparse.Namespace) -> int:
         split = None if args.split in (None, "all") else args.split
         images = load_image_set(images, size, args.max_images, split, args.seed)
     result = run_attacks(
-        camera, images, args.out, args.attack, image_size=size, max_images=args.max_images,
+        camera, images, args.out, args.attack, in_loop=_in_loop_attacker(args.ckpt),
+        image_size=size, max_images=args.max_images,
         seed=args.seed, epochs=args.epochs, batch_size=args.batch_size, device=args.device,
         train_fraction=args.train_fraction, k_metric=args.k_metric,
         max_reference_images=args.max_reference_images,
@@ -279,3 +280,15 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+def _in_loop_attacker(ckpt: str | None) -> tuple[Any, dict[str, Any]] | None:
+    """The in-loop attacker of a min–max training checkpoint (None: none, or no checkpoint)."""
+    if not ckpt:
+        return None
+    import torch
+
+    from .adversary import load_in_loop_attacker
+
+    raw = torch.load(ckpt, map_location="cpu", weights_only=False)  # load_camera read it already
+    return load_in_loop_attacker(raw) if isinstance(raw, dict) else None

@@ -146,6 +146,7 @@ def run_attacks(
     face_detector: FaceDetector | None = None,
     figure_rows: int = 6,
     title: str | None = None,
+    in_loop: tuple[torch.nn.Module, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Attack ``camera`` on a set of scenes and measure how much privacy survives.
 
@@ -172,6 +173,10 @@ def run_attacks(
             ``strength_attacker`` on (nested subsets, same epochs); off by default.
         strength_attacker: the learned attacker of the curve (default: the first learned
             attack in ``attacks``, else "unet").
+        in_loop: the in-loop attacker a min–max lens was trained against
+            (``attacks.adversary.load_in_loop_attacker``): judged as one more row, and the
+            report says that every learned attack is a fresh one and whether it saw more
+            pairs than the in-loop attacker did.
 
     Returns:
         dict with "rows" (one per method: ssim, psnr, face_detection, reid; learned rows also
@@ -202,6 +207,8 @@ def run_attacks(
         learned_options(run, camera)
     for name in names:
         REGISTRY[name](run)
+    if in_loop is not None:
+        _in_loop_row(run, *in_loop, names)
     strength: list[dict[str, Any]] = []
     if curve:
         t = time.perf_counter()
@@ -339,3 +346,30 @@ def _strength_curve(
     return points
 
 
+def _in_loop_row(run: AttackRun, net: torch.nn.Module, info: dict[str, Any],
+                 names: Sequence[str]) -> None:
+    """The checkpoint's own in-loop attacker as a row, and the note on which attackers judge
+    the lens: fresh ones, trained after the lens was frozen (``names``: the attacks run)."""
+    from .adversary import attack_with
+
+    t = time.perf_counter()
+    net = net.to(run.device)
+    run.recons["in_loop"] = attack_with(net, run.cap_test, run.psf, run.batch_size).cpu()
+    run.labels["in_loop"] = (f"in-loop {info['kind']} attacker from the checkpoint "
+                             f"({info['updates']} updates; not fresh)")
+    run.timings["in_loop"] = time.perf_counter() - t
+    fresh = [n for n in names if n in LEARNED]
+    presented = len(run.pairs.train) * run.epochs
+    note = (f"This lens was trained against an in-loop {info['kind']} attacker (w_adversary "
+            f"{info['w_adversary']:g}, {info['updates']} updates on {info['pairs_seen']} "
+            f"(capture, original) pairs of a changing lens); its row is that attacker as saved. ")
+    if fresh:
+        note += (f"The learned attacks ({', '.join(fresh)}) are fresh: trained from scratch "
+                 f"after the lens was frozen, on {len(run.pairs.train)} attacker-train pairs for "
+                 f"{run.epochs} epochs ({presented} pair presentations).")
+        if presented <= info["pairs_seen"]:
+            note += (" They saw no more pairs than the in-loop attacker: raise --max-images or "
+                     "--epochs before trusting them as the stronger attack.")
+    else:
+        note += "No fresh learned attacker was run: add --attack unet,wiener_unet."
+    run.notes.append(note)
