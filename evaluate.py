@@ -90,7 +90,6 @@ def _check_device(device: str) -> None:
             )
 
 
-
 def _caption(args: argparse.Namespace) -> int:
     _check_device(args.device)
     for image in args.image:  # every input before the model is built
@@ -267,12 +266,18 @@ SUBCOMMANDS.update(
 
 
 def _tradeoff_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--captions", required=True,
-                        help="caption table (comparison.csv of `demo` or `compare`)")
-    parser.add_argument("--attacks", nargs="+", required=True, metavar="CAMERA=JSON",
-                        help="per camera of the table: the attack_results.json of "
-                             "`evaluate.py attack` on it, e.g. privacy=runs/attack/privacy/"
-                             "attack_results.json")
+    parser.add_argument(
+        "--captions", required=True, help="caption table (comparison.csv of `demo` or `compare`)"
+    )
+    parser.add_argument(
+        "--attacks",
+        nargs="+",
+        required=True,
+        metavar="CAMERA=JSON",
+        help="per camera of the table: the attack_results.json of "
+        "`evaluate.py attack` on it, e.g. privacy=runs/attack/privacy/"
+        "attack_results.json",
+    )
     parser.add_argument("--out", default="runs/tradeoff")
 
 

@@ -86,8 +86,9 @@ def adversary_similarity(
     the PSF but not in the attacker's weights (they are used detached: the lens step must not
     train, or leave gradients on, the attacker)."""
     params = {name: p.detach() for name, p in net.named_parameters()}
-    rec = torch.func.functional_call(net, params, (captures, psf) if isinstance(
-        net, WienerUNet) else (captures,))
+    rec = torch.func.functional_call(
+        net, params, (captures, psf) if isinstance(net, WienerUNet) else (captures,)
+    )
     return ssim(rec.clamp(0, 1), originals)
 
 
@@ -179,8 +180,9 @@ class InLoopAdversary:
         (scalar, float32, gradient to the captures and PSF only)."""
         self.to(captures.device)
         with torch.autocast(device_type=captures.device.type, enabled=False):
-            return adversary_similarity(self.net, captures.float(), originals.float(),
-                                        None if psf is None else psf.float()).mean()
+            return adversary_similarity(
+                self.net, captures.float(), originals.float(), None if psf is None else psf.float()
+            ).mean()
 
     def train_step(
         self, captures: torch.Tensor, originals: torch.Tensor, psf: torch.Tensor | None
@@ -216,8 +218,9 @@ class InLoopAdversary:
         """(B,) SSIM of the attacker's reconstructions (validation), on the CPU."""
         self.to(captures.device)
         with torch.autocast(device_type=captures.device.type, enabled=False):
-            return adversary_similarity(self.net, captures.float(), originals.float(),
-                                        None if psf is None else psf.float()).cpu()
+            return adversary_similarity(
+                self.net, captures.float(), originals.float(), None if psf is None else psf.float()
+            ).cpu()
 
     def max_weight_spread(self) -> float:
         """Largest difference of any attacker weight across DDP ranks (0 when not distributed;
@@ -234,8 +237,12 @@ class InLoopAdversary:
 
     def state_dict(self) -> dict[str, Any]:
         """Attacker weights, optimiser state and update count (for the training checkpoint)."""
-        return {"kind": self.kind, "net": self.net.state_dict(),
-                "optimizer": self.optimizer.state_dict(), "updates": self.updates}
+        return {
+            "kind": self.kind,
+            "net": self.net.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "updates": self.updates,
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if state.get("kind") != self.kind:
@@ -264,25 +271,40 @@ def load_in_loop_attacker(checkpoint: dict[str, Any]) -> tuple[nn.Module, dict[s
         return None
     state = checkpoint.get("adversary")
     if not state:
-        raise ValueError(f"the checkpoint says model.adversary {kind!r} but holds no attacker "
-                         "state: it was written before min–max training saved it; retrain")
+        raise ValueError(
+            f"the checkpoint says model.adversary {kind!r} but holds no attacker "
+            "state: it was written before min–max training saved it; retrain"
+        )
     camera = hp.get("camera") or {}
-    net = build_attacker(kind, int(hp.get("adversary_channels", 16)),
-                         int(hp.get("adversary_depth", 3)), camera.get("response", "srgb"),
-                         float(camera.get("gamma", 2.2)), bool(camera.get("linearize_input", True)))
+    net = build_attacker(
+        kind,
+        int(hp.get("adversary_channels", 16)),
+        int(hp.get("adversary_depth", 3)),
+        camera.get("response", "srgb"),
+        float(camera.get("gamma", 2.2)),
+        bool(camera.get("linearize_input", True)),
+    )
     net.load_state_dict(state["net"])
     batch = int((checkpoint.get("datamodule_hyper_parameters") or {}).get("batch_size", 0))
     updates = int(state.get("updates", 0))
-    return net.eval(), {"kind": kind, "w_adversary": float(hp.get("w_adversary", 0.0)),
-                        "updates": updates, "batch_size": batch, "pairs_seen": updates * batch,
-                        "lens_steps": int(checkpoint.get("global_step", 0))}
+    return net.eval(), {
+        "kind": kind,
+        "w_adversary": float(hp.get("w_adversary", 0.0)),
+        "updates": updates,
+        "batch_size": batch,
+        "pairs_seen": updates * batch,
+        "lens_steps": int(checkpoint.get("global_step", 0)),
+    }
 
 
 @torch.no_grad()
-def attack_with(net: nn.Module, captures: torch.Tensor, psf: torch.Tensor | None,
-                batch_size: int = 32) -> torch.Tensor:
+def attack_with(
+    net: nn.Module, captures: torch.Tensor, psf: torch.Tensor | None, batch_size: int = 32
+) -> torch.Tensor:
     """Reconstructions ``(N, 3, H, W)`` in [0, 1] of captures by an in-loop attacker (batched;
     the Wiener + U-Net attacker gets the lens's PSF ``(C, K, K)``)."""
-    out = [_call(net, captures[i:i + batch_size], psf).clamp(0, 1)
-           for i in range(0, len(captures), batch_size)]
+    out = [
+        _call(net, captures[i : i + batch_size], psf).clamp(0, 1)
+        for i in range(0, len(captures), batch_size)
+    ]
     return torch.cat(out) if out else captures.new_zeros((0, *captures.shape[1:]))

@@ -28,8 +28,9 @@ __all__ = ["add_arguments", "build_camera", "build_parser", "main", "parse", "ru
 
 log = logging.getLogger(__name__)
 
-_ATTACK_CHOICES = ("wiener, wiener_exact, unsupervised_wiener, richardson_lucy, deblurgan, unet, "
-                   "wiener_unet, all")
+_ATTACK_CHOICES = (
+    "wiener, wiener_exact, unsupervised_wiener, richardson_lucy, deblurgan, unet, wiener_unet, all"
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser, config_action: Any = None) -> None:
@@ -37,54 +38,113 @@ def add_arguments(parser: argparse.ArgumentParser, config_action: Any = None) ->
     latter reads ``--config`` with ``config_action``, jsonargparse's ActionConfigFile)."""
     src = parser.add_mutually_exclusive_group()
     src.add_argument("--ckpt", help="training checkpoint (or save_camera file) with the camera")
-    src.add_argument("--camera", choices=("privacy", "defocus", "lowres", "ideal"),
-                     help="camera preset instead of a checkpoint")
-    parser.add_argument("--camera-option", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a CameraConfig field of --camera (repeatable), e.g. "
-                             "init_std_um=1.0")
+    src.add_argument(
+        "--camera",
+        choices=("privacy", "defocus", "lowres", "ideal"),
+        help="camera preset instead of a checkpoint",
+    )
+    parser.add_argument(
+        "--camera-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a CameraConfig field of --camera (repeatable), e.g. init_std_um=1.0",
+    )
     if config_action is None:
         parser.add_argument("--config", help="YAML file with defaults for these options")
     else:
-        parser.add_argument("--config", action=config_action,
-                            help="YAML file with defaults for these options")
-    parser.add_argument("--images", default="embedded",
-                        help="folder of images, COCO/Karpathy data root, or 'embedded'")
-    parser.add_argument("--split", default="test",
-                        help="Karpathy split of a data root ('all' for every image)")
-    parser.add_argument("--max-images", type=positive_int, default=None,
-                        help="use at most this many images (embedded: how many to generate, 300)")
-    parser.add_argument("--image-size", type=positive_int, default=None,
-                        help="square image size (default: the camera's PSF size, else 128)")
+        parser.add_argument(
+            "--config", action=config_action, help="YAML file with defaults for these options"
+        )
+    parser.add_argument(
+        "--images",
+        default="embedded",
+        help="folder of images, COCO/Karpathy data root, or 'embedded'",
+    )
+    parser.add_argument(
+        "--split", default="test", help="Karpathy split of a data root ('all' for every image)"
+    )
+    parser.add_argument(
+        "--max-images",
+        type=positive_int,
+        default=None,
+        help="use at most this many images (embedded: how many to generate, 300)",
+    )
+    parser.add_argument(
+        "--image-size",
+        type=positive_int,
+        default=None,
+        help="square image size (default: the camera's PSF size, else 128)",
+    )
     parser.add_argument("--out", default="runs/attack", help="output folder")
     parser.add_argument("--attack", default="all", help=f"one or more of: {_ATTACK_CHOICES}")
-    parser.add_argument("--epochs", type=positive_int, default=3,
-                        help="learned attackers' epochs")
+    parser.add_argument("--epochs", type=positive_int, default=3, help="learned attackers' epochs")
     parser.add_argument("--batch-size", type=positive_int, default=8)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
-    parser.add_argument("--train-fraction", type=finite_float, default=2 / 3,
-                        help="attacker-train share of the pairs (2:1 by default)")
-    parser.add_argument("--k-metric", choices=("ssim", "psnr"), default="ssim",
-                        help="what the attacker's Wiener K maximises on attacker-train pairs")
-    parser.add_argument("--max-reference-images", type=positive_int, default=24,
-                        help="test images for the (slow) scikit-image reference attacks")
-    parser.add_argument("--backbone-weights", default="IMAGENET1K_V1",
-                        help="DeblurGAN MobileNetV2 weights: enum name, local file or 'none'")
-    parser.add_argument("--vgg-weights", default=None,
-                        help="VGG19 weights (enum name or local file) for the perceptual loss; "
-                             "without them the content loss is L1 + SSIM")
-    parser.add_argument("--deblurgan-option", action="append", default=[], metavar="KEY=VALUE",
-                        help="DeblurGANAttacker argument, e.g. ndf=32 (repeatable)")
-    parser.add_argument("--unet-option", action="append", default=[], metavar="KEY=VALUE",
-                        help="UNetAttacker argument, e.g. base_channels=16 (repeatable)")
-    parser.add_argument("--wiener-unet-option", action="append", default=[], metavar="KEY=VALUE",
-                        help="WienerUNetAttacker argument, e.g. base_channels=16 (repeatable)")
-    parser.add_argument("--strength-curve", default=None, metavar="N,N,...,all",
-                        help="attacker strength curve: retrain one learned attacker on these "
-                             "numbers of attacker-train pairs, e.g. 100,300,1000,all (off)")
-    parser.add_argument("--strength-attacker", default=None,
-                        help="learned attacker of the strength curve (default: the first "
-                             "learned one in --attack, else unet)")
+    parser.add_argument(
+        "--train-fraction",
+        type=finite_float,
+        default=2 / 3,
+        help="attacker-train share of the pairs (2:1 by default)",
+    )
+    parser.add_argument(
+        "--k-metric",
+        choices=("ssim", "psnr"),
+        default="ssim",
+        help="what the attacker's Wiener K maximises on attacker-train pairs",
+    )
+    parser.add_argument(
+        "--max-reference-images",
+        type=positive_int,
+        default=24,
+        help="test images for the (slow) scikit-image reference attacks",
+    )
+    parser.add_argument(
+        "--backbone-weights",
+        default="IMAGENET1K_V1",
+        help="DeblurGAN MobileNetV2 weights: enum name, local file or 'none'",
+    )
+    parser.add_argument(
+        "--vgg-weights",
+        default=None,
+        help="VGG19 weights (enum name or local file) for the perceptual loss; "
+        "without them the content loss is L1 + SSIM",
+    )
+    parser.add_argument(
+        "--deblurgan-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="DeblurGANAttacker argument, e.g. ndf=32 (repeatable)",
+    )
+    parser.add_argument(
+        "--unet-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="UNetAttacker argument, e.g. base_channels=16 (repeatable)",
+    )
+    parser.add_argument(
+        "--wiener-unet-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="WienerUNetAttacker argument, e.g. base_channels=16 (repeatable)",
+    )
+    parser.add_argument(
+        "--strength-curve",
+        default=None,
+        metavar="N,N,...,all",
+        help="attacker strength curve: retrain one learned attacker on these "
+        "numbers of attacker-train pairs, e.g. 100,300,1000,all (off)",
+    )
+    parser.add_argument(
+        "--strength-attacker",
+        default=None,
+        help="learned attacker of the strength curve (default: the first "
+        "learned one in --attack, else unet)",
+    )
     parser.add_argument("--no-faces", action="store_true", help="skip face detection")
 
 
@@ -120,8 +180,9 @@ def _check_config_file(path: Path) -> None:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(err, "problem", None) or type(err).__name__
-        raise ValueError(f"--config {path}: not valid YAML{where} ({problem}); fix the file"
-                         ) from None
+        raise ValueError(
+            f"--config {path}: not valid YAML{where} ({problem}); fix the file"
+        ) from None
 
 
 def build_parser(prog: str = "python -m attacks.cli") -> Any:
@@ -131,8 +192,9 @@ def build_parser(prog: str = "python -m attacks.cli") -> Any:
     from jsonargparse import ActionConfigFile
     from jsonargparse import ArgumentParser as JsonArgumentParser
 
-    parser = JsonArgumentParser(prog=prog, description=__doc__.split("\n\n")[0],
-                                exit_on_error=False)
+    parser = JsonArgumentParser(
+        prog=prog, description=__doc__.split("\n\n")[0], exit_on_error=False
+    )
     add_arguments(parser, config_action=ActionConfigFile)
     return parser
 
@@ -143,7 +205,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     configs, rest, i = [], [], 0
     while i < len(argv):
         if argv[i] == "--config" and i + 1 < len(argv):
-            configs += argv[i:i + 2]
+            configs += argv[i : i + 2]
             _check_config_file(Path(argv[i + 1]))
             i += 2
         else:
@@ -152,10 +214,14 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser = build_parser()
     # jsonargparse would append command-line items of a repeatable option (--unet-option ...)
     # to the config's value; the command line replaces it, as for every other option.
-    repeatable = {flag: a.dest for a in parser._actions if isinstance(a, argparse._AppendAction)
-                  for flag in a.option_strings}
+    repeatable = {
+        flag: a.dest
+        for a in parser._actions
+        if isinstance(a, argparse._AppendAction)
+        for flag in a.option_strings
+    }
     given = [i for i, arg in enumerate(rest[:-1]) if arg in repeatable]
-    repeated = [arg for i in given for arg in rest[i:i + 2]]
+    repeated = [arg for i in given for arg in rest[i : i + 2]]
     others = [arg for i, arg in enumerate(rest) if i not in given and i - 1 not in given]
     try:
         ns = parser.parse_args([*configs, *others])
@@ -167,10 +233,14 @@ def parse(argv: list[str]) -> argparse.Namespace:
         where = f" in --config {configs[-1]}" if configs else ""
         unknown = re.search(r"Option '([^']+)' is not accepted", str(err))
         if unknown:
-            valid = sorted(a.dest for a in parser._actions if a.option_strings
-                           and a.dest not in ("help", "config", "print_config"))
-            raise ValueError(f"unknown option {unknown.group(1)!r}{where}; valid: {valid}"
-                             ) from None
+            valid = sorted(
+                a.dest
+                for a in parser._actions
+                if a.option_strings and a.dest not in ("help", "config", "print_config")
+            )
+            raise ValueError(
+                f"unknown option {unknown.group(1)!r}{where}; valid: {valid}"
+            ) from None
         raise ValueError(f"{err}{where}") from None
     values = ns.as_dict()
     values.pop("__path__", None)
@@ -208,12 +278,16 @@ def build_camera(args: argparse.Namespace):
     options = _parse_options(args.camera_option, "--camera-option")
     if args.ckpt:
         if options:
-            raise ValueError("--camera-option applies to --camera presets only; a checkpoint "
-                             "carries its own camera config")
+            raise ValueError(
+                "--camera-option applies to --camera presets only; a checkpoint "
+                "carries its own camera config"
+            )
         return load_camera(args.ckpt)
     if not args.camera:
-        raise ValueError("say which camera to attack: --ckpt CHECKPOINT or --camera PRESET "
-                         "(privacy, defocus, lowres, ideal)")
+        raise ValueError(
+            "say which camera to attack: --ckpt CHECKPOINT or --camera PRESET "
+            "(privacy, defocus, lowres, ideal)"
+        )
     if args.camera in ("privacy", "defocus") and "psf_size_px" not in options:
         options["psf_size_px"] = args.image_size or 128
     try:
@@ -250,24 +324,37 @@ def run(args: argparse.Namespace) -> int:
         split = None if args.split in (None, "all") else args.split
         images = load_image_set(images, size, args.max_images, split, args.seed)
     result = run_attacks(
-        camera, images, args.out, args.attack, in_loop=_in_loop_attacker(args.ckpt),
-        image_size=size, max_images=args.max_images,
-        seed=args.seed, epochs=args.epochs, batch_size=args.batch_size, device=args.device,
-        train_fraction=args.train_fraction, k_metric=args.k_metric,
+        camera,
+        images,
+        args.out,
+        args.attack,
+        in_loop=_in_loop_attacker(args.ckpt),
+        image_size=size,
+        max_images=args.max_images,
+        seed=args.seed,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        device=args.device,
+        train_fraction=args.train_fraction,
+        k_metric=args.k_metric,
         max_reference_images=args.max_reference_images,
-        backbone_weights=None if str(args.backbone_weights).lower() == "none"
+        backbone_weights=None
+        if str(args.backbone_weights).lower() == "none"
         else args.backbone_weights,
         vgg_weights=args.vgg_weights,
         deblurgan_kwargs=_parse_options(args.deblurgan_option, "--deblurgan-option"),
         unet_kwargs=_parse_options(args.unet_option, "--unet-option"),
         wiener_unet_kwargs=_parse_options(args.wiener_unet_option, "--wiener-unet-option"),
-        strength_curve=args.strength_curve, strength_attacker=args.strength_attacker,
+        strength_curve=args.strength_curve,
+        strength_attacker=args.strength_attacker,
         detect_faces=not args.no_faces,
         title=f"Attacks on {Path(args.ckpt).name if args.ckpt else args.camera + ' camera'}",
     )
     print(Path(result["files"]["report"]).read_text())
-    print(f"wrote {result['files']['report']}, {result['files']['json']}, "
-          f"{result['files']['figure']} in {time.perf_counter() - start:.0f} s")
+    print(
+        f"wrote {result['files']['report']}, {result['files']['json']}, "
+        f"{result['files']['figure']} in {time.perf_counter() - start:.0f} s"
+    )
     return 0
 
 

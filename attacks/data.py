@@ -58,11 +58,15 @@ class ImageSet:
 
     def __post_init__(self) -> None:
         if self.images.ndim != 4 or self.images.shape[-1] != 3 or self.images.dtype != np.uint8:
-            raise ValueError(f"images must be (N, H, W, 3) uint8, got {self.images.shape} "
-                             f"{self.images.dtype}")
+            raise ValueError(
+                f"images must be (N, H, W, 3) uint8, got {self.images.shape} {self.images.dtype}"
+            )
         n = len(self.images)
-        for name, value in (("names", self.names), ("faces", self.faces),
-                            ("identities", self.identities)):
+        for name, value in (
+            ("names", self.names),
+            ("faces", self.faces),
+            ("identities", self.identities),
+        ):
             if value is not None and len(value) != n:
                 raise ValueError(f"{name} has {len(value)} entries for {n} images")
 
@@ -72,7 +76,8 @@ class ImageSet:
     def subset(self, index: Sequence[int]) -> ImageSet:
         idx = list(index)
         return ImageSet(
-            self.images[idx], [self.names[i] for i in idx],
+            self.images[idx],
+            [self.names[i] for i in idx],
             None if self.faces is None else [self.faces[i] for i in idx],
             None if self.identities is None else [self.identities[i] for i in idx],
             self.source,
@@ -192,8 +197,9 @@ def _root_entries(root: Path, split: str | None) -> tuple[list[tuple[Path, list[
     from captioning.coco import SPLITS, load_records
 
     if split is not None and split not in SPLITS:
-        raise ValueError(f"--split {split!r}: use one of {', '.join(SPLITS)} (train includes "
-                         "restval) or all")
+        raise ValueError(
+            f"--split {split!r}: use one of {', '.join(SPLITS)} (train includes restval) or all"
+        )
     records, absent = [], []
     for name in SPLITS if split is None else (split,):
         try:
@@ -206,8 +212,10 @@ def _root_entries(root: Path, split: str | None) -> tuple[list[tuple[Path, list[
         raise absent[0]
     missing = [r.path for r in records if not r.path.is_file()]
     if missing:
-        raise FileNotFoundError(f"image {missing[0]} listed under {root} not found "
-                                f"({len(missing)} missing); check --images points at the data root")
+        raise FileNotFoundError(
+            f"image {missing[0]} listed under {root} not found "
+            f"({len(missing)} missing); check --images points at the data root"
+        )
     annotated = any("faces" in r.info() for r in records)
     return [(r.path, _parse_boxes(r.info())) for r in records], annotated
 
@@ -243,8 +251,10 @@ def load_image_set(
         return make_embedded_set(max_images or 300, image_size, seed)
     root = Path(source)
     if not root.exists():
-        raise FileNotFoundError(f"--images {root} does not exist; pass a folder of images, a "
-                                "COCO/Karpathy data root, or 'embedded'")
+        raise FileNotFoundError(
+            f"--images {root} does not exist; pass a folder of images, a "
+            "COCO/Karpathy data root, or 'embedded'"
+        )
     if root.is_file():
         raise ValueError(f"--images {root} is a file; pass the folder that contains the images")
     if _is_data_root(root):
@@ -276,8 +286,12 @@ def load_image_set(
         names.append(path.stem)
         faces.append(list(boxes))
     if skipped:
-        log.warning("skipped %d corrupt image(s) in %s: %s", len(skipped), root,
-                    ", ".join(skipped[:10]) + (" ..." if len(skipped) > 10 else ""))
+        log.warning(
+            "skipped %d corrupt image(s) in %s: %s",
+            len(skipped),
+            root,
+            ", ".join(skipped[:10]) + (" ..." if len(skipped) > 10 else ""),
+        )
     if not images:
         raise ValueError(f"no readable images in {root}: all {len(skipped)} are corrupt")
     log.info("loaded %d images from %s (face boxes: %s)", len(images), root, has_boxes)
@@ -323,17 +337,26 @@ def simulate_pairs(
     captures = []
     psf = None
     for start in range(0, len(image_set), batch_size):
-        batch = to_tensor(image_set.images[start:start + batch_size], device)
+        batch = to_tensor(image_set.images[start : start + batch_size], device)
         captured, psf_b = camera.capture(batch, generator=gen)
         captures.append(to_uint8(captured))
         psf = psf_b if psf_b is not None else psf
     train, test = _split_indices(len(image_set), train_fraction, seed)
     pairs = PairSet(
-        np.concatenate(captures), image_set.images, train, test, list(image_set.names),
-        image_set.faces, image_set.identities,
+        np.concatenate(captures),
+        image_set.images,
+        train,
+        test,
+        list(image_set.names),
+        image_set.faces,
+        image_set.identities,
         None if psf is None else psf.detach().float().cpu(),
-        {"seed": seed, "source": image_set.source, "train_fraction": train_fraction,
-         "camera": getattr(getattr(camera, "config", None), "to_dict", dict)()},
+        {
+            "seed": seed,
+            "source": image_set.source,
+            "train_fraction": train_fraction,
+            "camera": getattr(getattr(camera, "config", None), "to_dict", dict)(),
+        },
     )
     if out_dir is not None:
         write_pairs(pairs, Path(out_dir) / "pairs")
@@ -349,10 +372,15 @@ def write_pairs(pairs: PairSet, folder: str | Path) -> Path:
             for j, i in enumerate(idx):
                 Image.fromarray(arr[i]).save(folder / split / kind / f"{j:06d}.png")
     manifest = {
-        split: [{"file": f"{j:06d}.png", "name": pairs.names[i],
-                 "faces": [list(b) for b in pairs.faces[i]] if pairs.faces is not None else None,
-                 "identities": pairs.identities[i] if pairs.identities is not None else None}
-                for j, i in enumerate(idx)]
+        split: [
+            {
+                "file": f"{j:06d}.png",
+                "name": pairs.names[i],
+                "faces": [list(b) for b in pairs.faces[i]] if pairs.faces is not None else None,
+                "identities": pairs.identities[i] if pairs.identities is not None else None,
+            }
+            for j, i in enumerate(idx)
+        ]
         for split, idx in (("train", pairs.train), ("test", pairs.test))
     }
     manifest["meta"] = pairs.meta
@@ -364,12 +392,16 @@ def write_pairs(pairs: PairSet, folder: str | Path) -> Path:
 
 
 def _read_folder(folder: Path) -> tuple[list[str], np.ndarray | None]:
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES) \
-        if folder.is_dir() else []
+    files = (
+        sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if folder.is_dir()
+        else []
+    )
     if not files:
         return [], None
-    return [p.name for p in files], np.stack([np.asarray(Image.open(p).convert("RGB"))
-                                              for p in files])
+    return [p.name for p in files], np.stack(
+        [np.asarray(Image.open(p).convert("RGB")) for p in files]
+    )
 
 
 def load_pairs(folder: str | Path) -> PairSet:
@@ -405,13 +437,16 @@ def load_pairs(folder: str | Path) -> PairSet:
             names_all.append(e.get("name", e.get("file", "")))
     n_train = len(arrays["train"]["capture"])
     n = n_train + len(arrays["test"]["capture"])
-    has_faces = bool(manifest) and manifest["train"] and manifest["train"][0].get("faces") \
-        is not None
+    has_faces = (
+        bool(manifest) and manifest["train"] and manifest["train"][0].get("faces") is not None
+    )
     psf_path = folder / "psf.pt"
     return PairSet(
         np.concatenate([arrays["train"]["capture"], arrays["test"]["capture"]]),
         np.concatenate([arrays["train"]["original"], arrays["test"]["original"]]),
-        np.arange(n_train), np.arange(n_train, n), names_all,
+        np.arange(n_train),
+        np.arange(n_train, n),
+        names_all,
         faces if has_faces else None,
         ids if has_faces and all(i is not None for i in ids) else None,
         torch.load(psf_path, weights_only=True) if psf_path.is_file() else None,

@@ -269,8 +269,10 @@ def _as_k(k: torch.Tensor | float, batch: int, like: torch.Tensor) -> torch.Tens
             return k
         if k.dim() == 1 and k.shape[0] == batch:
             return k[:, None, None, None]
-        raise ValueError(f"k must be a float, a 0-d tensor or one value per image ({batch}), "
-                         f"got shape {tuple(k.shape)}")
+        raise ValueError(
+            f"k must be a float, a 0-d tensor or one value per image ({batch}), "
+            f"got shape {tuple(k.shape)}"
+        )
     if not k >= 0:
         raise ValueError(f"k (noise-to-signal ratio) must be >= 0, got {k}")
     return float(k)
@@ -300,8 +302,9 @@ def wiener_deconvolve(
         (B, C, H, W) deconvolved images (not clipped).
     """
     spec, otf, full_shape, (rows, cols) = _prepare(images, psf, boundary)
-    g = wiener_filter(otf, _as_k(k, images.shape[0], images),
-                      _reg_power(regulariser, full_shape, images))
+    g = wiener_filter(
+        otf, _as_k(k, images.shape[0], images), _reg_power(regulariser, full_shape, images)
+    )
     if g.shape == spec.shape or g.dim() < spec.dim() or g.shape[0] == 1:
         spec.mul_(g)  # spec is a fresh buffer: filter in place
     else:
@@ -390,8 +393,10 @@ def linear_model_deconvolve(
     psf = psf.to(device=images.device, dtype=images.dtype)
     h, w = images.shape[-2:]
     kh, kw = psf.shape[-2:]
-    grid = (scipy.fft.next_fast_len(h + kh - 1, real=True),
-            scipy.fft.next_fast_len(w + kw - 1, real=True))
+    grid = (
+        scipy.fft.next_fast_len(h + kh - 1, real=True),
+        scipy.fft.next_fast_len(w + kw - 1, real=True),
+    )
     otf = psf_to_otf(psf, grid)
     reg = _reg_power(regulariser, grid, images)
     kk = _as_k(k, images.shape[0], images)

@@ -37,8 +37,15 @@ from .published import published_ssim_text
 from .registry import LEARNED, REGISTRY, AttackRun, learned_options
 from .report import grid_figure, strength_figure, write_report
 
-__all__ = ["ATTACKS", "LEARNED", "PUBLISHED", "expand_attacks", "parse_strength_curve",
-           "run_attacks", "write_report"]
+__all__ = [
+    "ATTACKS",
+    "LEARNED",
+    "PUBLISHED",
+    "expand_attacks",
+    "parse_strength_curve",
+    "run_attacks",
+    "write_report",
+]
 
 log = logging.getLogger(__name__)
 
@@ -48,20 +55,22 @@ PUBLISHED = published_ssim_text()
 
 
 def expand_attacks(attacks: str | Sequence[str]) -> list[str]:
-    """"all", one name, a comma-separated string or a list → ordered list of attack names."""
+    """ "all", one name, a comma-separated string or a list → ordered list of attack names."""
     names = attacks.split(",") if isinstance(attacks, str) else list(attacks)
     names = [n.strip() for n in names if n.strip()]
     if "all" in names:
         return list(ATTACKS)
     unknown = [n for n in names if n not in ATTACKS]
     if unknown or not names:
-        raise ValueError(f"unknown attack(s) {unknown or names}: choose from {list(ATTACKS)} "
-                         "or 'all' (comma-separate several)")
+        raise ValueError(
+            f"unknown attack(s) {unknown or names}: choose from {list(ATTACKS)} "
+            "or 'all' (comma-separate several)"
+        )
     return [a for a in ATTACKS if a in names]
 
 
 def parse_strength_curve(spec: str | Sequence[int | str] | None) -> list[int | str]:
-    """"100,300,all" (or a list) → [100, 300, "all"]: attacker-train pair counts, increasing."""
+    """ "100,300,all" (or a list) → [100, 300, "all"]: attacker-train pair counts, increasing."""
     if spec is None or spec == "" or spec == []:
         return []
     items = spec.split(",") if isinstance(spec, str) else list(spec)
@@ -76,15 +85,23 @@ def parse_strength_curve(spec: str | Sequence[int | str] | None) -> list[int | s
         except ValueError:
             value = 0
         if value < 2:
-            raise ValueError(f"strength curve point {item!r} is not a pair count >= 2 or 'all' "
-                             "(e.g. --strength-curve 100,300,1000,all)")
+            raise ValueError(
+                f"strength curve point {item!r} is not a pair count >= 2 or 'all' "
+                "(e.g. --strength-curve 100,300,1000,all)"
+            )
         out.append(value)
     return out
 
 
 def _as_pairs(
-    camera: torch.nn.Module, data: Any, out_dir: Path, image_size: int, max_images: int | None,
-    seed: int, train_fraction: float, device: str,
+    camera: torch.nn.Module,
+    data: Any,
+    out_dir: Path,
+    image_size: int,
+    max_images: int | None,
+    seed: int,
+    train_fraction: float,
+    device: str,
 ) -> PairSet:
     if isinstance(data, PairSet):
         return data
@@ -95,20 +112,32 @@ def _as_pairs(
     elif isinstance(data, np.ndarray):
         data = ImageSet(data, [f"{i:06d}" for i in range(len(data))], source="array")
     if not isinstance(data, ImageSet):
-        raise TypeError(f"images_or_dataset must be an ImageSet, PairSet, path, 'embedded', "
-                        f"(N, H, W, 3) uint8 array or (N, 3, H, W) tensor; got {type(data)}")
-    return simulate_pairs(camera, data, out_dir, seed=seed, train_fraction=train_fraction,
-                          device=device)
+        raise TypeError(
+            f"images_or_dataset must be an ImageSet, PairSet, path, 'embedded', "
+            f"(N, H, W, 3) uint8 array or (N, 3, H, W) tensor; got {type(data)}"
+        )
+    return simulate_pairs(
+        camera, data, out_dir, seed=seed, train_fraction=train_fraction, device=device
+    )
 
 
 def _evaluate(
-    name: str, recon: torch.Tensor, originals: torch.Tensor, idx: np.ndarray,
-    pairs_faces: list | None, identities: list | None, detector: FaceDetector | None,
+    name: str,
+    recon: torch.Tensor,
+    originals: torch.Tensor,
+    idx: np.ndarray,
+    pairs_faces: list | None,
+    identities: list | None,
+    detector: FaceDetector | None,
     originals_u8: np.ndarray,
 ) -> dict[str, Any]:
     ori = originals[idx]
-    row: dict[str, Any] = {"name": name, "n": len(idx),
-                           "ssim": mean_std(ssim(recon, ori)), "psnr": mean_std(psnr(recon, ori))}
+    row: dict[str, Any] = {
+        "name": name,
+        "n": len(idx),
+        "ssim": mean_std(ssim(recon, ori)),
+        "psnr": mean_std(psnr(recon, ori)),
+    }
     rec_u8 = to_uint8(recon)
     faces = [pairs_faces[i] for i in idx] if pairs_faces is not None else None
     ids = [identities[i] for i in idx] if identities is not None else None
@@ -188,21 +217,35 @@ def run_attacks(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     camera = camera.eval()
-    pairs = _as_pairs(camera, images_or_dataset, out, image_size, max_images, seed,
-                      train_fraction, device)
-    run = _attack_run(camera, pairs, out, seed=seed, k_metric=k_metric, device=device,
-                      epochs=epochs, batch_size=batch_size, vgg_weights=vgg_weights,
-                      max_k_images=max_k_images, max_reference_images=max_reference_images,
-                      options={"deblurgan": {"backbone_weights": backbone_weights,
-                                             **(deblurgan_kwargs or {})},
-                               "unet": dict(unet_kwargs or {}),
-                               "wiener_unet": dict(wiener_unet_kwargs or {})})
+    pairs = _as_pairs(
+        camera, images_or_dataset, out, image_size, max_images, seed, train_fraction, device
+    )
+    run = _attack_run(
+        camera,
+        pairs,
+        out,
+        seed=seed,
+        k_metric=k_metric,
+        device=device,
+        epochs=epochs,
+        batch_size=batch_size,
+        vgg_weights=vgg_weights,
+        max_k_images=max_k_images,
+        max_reference_images=max_reference_images,
+        options={
+            "deblurgan": {"backbone_weights": backbone_weights, **(deblurgan_kwargs or {})},
+            "unet": dict(unet_kwargs or {}),
+            "wiener_unet": dict(wiener_unet_kwargs or {}),
+        },
+    )
     run.timings["simulate"] = time.perf_counter() - start
     curve = parse_strength_curve(strength_curve)
     curve_kind = strength_attacker or next((n for n in names if n in LEARNED), "unet")
     if curve and curve_kind not in LEARNED:
-        raise ValueError(f"strength_attacker {curve_kind!r} is not a learned attacker: choose "
-                         f"one of {list(LEARNED)}")
+        raise ValueError(
+            f"strength_attacker {curve_kind!r} is not a learned attacker: choose "
+            f"one of {list(LEARNED)}"
+        )
     if "wiener_unet" in names or (curve and curve_kind == "wiener_unet"):
         learned_options(run, camera)
     for name in names:
@@ -226,22 +269,41 @@ def run_attacks(
         "title": title or f"Attacks on the {config.get('preset', 'given')} camera",
         "rows": rows,
         "settings": {
-            "camera": config, "psf_shape": list(pairs.psf.shape) if pairs.psf is not None else None,
-            "source": pairs.meta.get("source", ""), "image_size": int(pairs.captures.shape[1]),
-            "train_pairs": len(pairs.train), "test_pairs": len(pairs.test), "seed": seed,
-            "attacks": names, "k_metric": k_metric, "epochs": epochs, "device": str(device),
+            "camera": config,
+            "psf_shape": list(pairs.psf.shape) if pairs.psf is not None else None,
+            "source": pairs.meta.get("source", ""),
+            "image_size": int(pairs.captures.shape[1]),
+            "train_pairs": len(pairs.train),
+            "test_pairs": len(pairs.test),
+            "seed": seed,
+            "attacks": names,
+            "k_metric": k_metric,
+            "epochs": epochs,
+            "device": str(device),
             "reference_images": len(run.ref_idx),
-            "strength_curve": curve, "strength_attacker": curve_kind if curve else None,
+            "strength_curve": curve,
+            "strength_attacker": curve_kind if curve else None,
         },
-        "k": run.k_info, "learned": run.learned, "strength": strength, "notes": run.notes,
+        "k": run.k_info,
+        "learned": run.learned,
+        "strength": strength,
+        "notes": run.notes,
         "timings_s": run.timings,
         "published_privacy_lens_ssim": PUBLISHED,
     }
     test_faces = _test_list(pairs.faces, pairs.test)
-    figure = grid_figure(out / "attack_grid.png", run.ori_test.cpu(), run.recons, run.subsets,
-                         run.labels, test_faces, figure_rows)
-    strength_png = strength_figure(out / "attack_strength.png", strength,
-                                   rows[0 if rows[0]["name"] == "captured" else 1])
+    figure = grid_figure(
+        out / "attack_grid.png",
+        run.ori_test.cpu(),
+        run.recons,
+        run.subsets,
+        run.labels,
+        test_faces,
+        figure_rows,
+    )
+    strength_png = strength_figure(
+        out / "attack_strength.png", strength, rows[0 if rows[0]["name"] == "captured" else 1]
+    )
     result["files"] = write_report(result, out)
     result["files"]["figure"] = str(figure) if figure else None
     result["files"]["strength_figure"] = str(strength_png) if strength_png else None
@@ -252,19 +314,29 @@ def _test_list(values: list | None, test: np.ndarray) -> list | None:
     return [values[i] for i in test] if values is not None else None
 
 
-def _attack_run(camera: torch.nn.Module, pairs: PairSet, out: Path, *, max_k_images: int,
-                max_reference_images: int, **settings: Any) -> AttackRun:
+def _attack_run(
+    camera: torch.nn.Module,
+    pairs: PairSet,
+    out: Path,
+    *,
+    max_k_images: int,
+    max_reference_images: int,
+    **settings: Any,
+) -> AttackRun:
     """The shared inputs of the attacks: tensors on the device, the PSF (a delta for cameras
     without a lens), the camera response, the K-sweep and reference image subsets."""
     device = settings["device"]
     notes: list[str] = []
-    response = NB.Response.from_camera(camera) if hasattr(camera, "sensor") \
-        else NB.Response.identity()
+    response = (
+        NB.Response.from_camera(camera) if hasattr(camera, "sensor") else NB.Response.identity()
+    )
     psf = pairs.psf
     if psf is None:
         psf = torch.ones(1, 1, 1)
-        notes.append("The camera has no lens PSF (ideal / low-res preset): the non-blind attacks "
-                     "use a delta PSF, i.e. they only undo the response and noise.")
+        notes.append(
+            "The camera has no lens PSF (ideal / low-res preset): the non-blind attacks "
+            "use a delta PSF, i.e. they only undo the response and noise."
+        )
     psf = psf.to(device)
     check_size = tuple(pairs.captures.shape[1:3])
     if psf.shape[-1] > min(check_size):
@@ -275,12 +347,17 @@ def _attack_run(camera: torch.nn.Module, pairs: PairSet, out: Path, *, max_k_ima
     rng = np.random.default_rng(settings["seed"])
     n_test = len(pairs.test)
     run = AttackRun(
-        pairs=pairs, psf=psf, response=response, cap_train=cap_train,
+        pairs=pairs,
+        psf=psf,
+        response=response,
+        cap_train=cap_train,
         ori_train=to_tensor(pairs.originals[pairs.train], device),
         cap_test=to_tensor(pairs.captures[pairs.test], device),
         ori_test=to_tensor(pairs.originals[pairs.test], device),
         k_sel=np.sort(rng.permutation(len(cap_train))[:max_k_images]),
-        ref_idx=np.arange(n_test)[:min(max_reference_images, n_test)], out=out, notes=notes,
+        ref_idx=np.arange(n_test)[: min(max_reference_images, n_test)],
+        out=out,
+        notes=notes,
         **settings,
     )
     run.recons["captured"] = run.cap_test
@@ -297,20 +374,34 @@ def _rows(run: AttackRun, detector: FaceDetector | None) -> list[dict[str, Any]]
     ori_u8 = pairs.originals[pairs.test]
     rows = []
     if detector is not None or test_faces is not None:
-        orig_row: dict[str, Any] = {"name": "original", "n": len(test_idx),
-                                    "ssim": mean_std([1.0] * len(test_idx)),
-                                    "psnr": mean_std([])}
+        orig_row: dict[str, Any] = {
+            "name": "original",
+            "n": len(test_idx),
+            "ssim": mean_std([1.0] * len(test_idx)),
+            "psnr": mean_std([]),
+        }
         if detector is not None:
-            orig_row["face_detection"] = face_detection_rate(detector.detect_all(ori_u8),
-                                                             test_faces)
+            orig_row["face_detection"] = face_detection_rate(
+                detector.detect_all(ori_u8), test_faces
+            )
         if test_faces is not None:
             orig_row["reid"] = face_reidentification(ori_u8, ori_u8, test_faces, test_ids)
         run.labels["original"] = "original scenes (detector / re-ID ceiling)"
         rows.append(orig_row)
     for key, rec in run.recons.items():
         idx = run.subsets.get(key, test_idx)
-        rows.append(_evaluate(key, rec.cpu().float(), run.ori_test.cpu(), idx, test_faces,
-                              test_ids, detector, ori_u8))
+        rows.append(
+            _evaluate(
+                key,
+                rec.cpu().float(),
+                run.ori_test.cpu(),
+                idx,
+                test_faces,
+                test_ids,
+                detector,
+                ori_u8,
+            )
+        )
     for row in rows:
         row["label"] = run.labels.get(row["name"], row["name"])
         if row["name"] in run.learned:
@@ -335,19 +426,29 @@ def _strength_curve(
             model, info = run.fit(kind, np.sort(order[:n]), folder / f"{kind}_{n}")
             rec = reconstruct(model.generator, run.cap_test, run.batch_size, run.device)
         ori = run.ori_test.cpu()
-        points.append({
-            "attacker": kind, "pairs": n, "train_pairs": info["train_pairs"],
-            "val_pairs": info["val_pairs"], "epochs": info["epochs"],
-            "best_epoch": info["best_epoch"], "val_history": info["val_history"],
-            "val_identity_ssim": info["val_identity_ssim"], "val_best_ssim": info["val_best_ssim"],
-            "converged": info["converged"], "ssim": mean_std(ssim(rec.float(), ori)),
-            "psnr": mean_std(psnr(rec.float(), ori)), "seconds": info["seconds"],
-        })
+        points.append(
+            {
+                "attacker": kind,
+                "pairs": n,
+                "train_pairs": info["train_pairs"],
+                "val_pairs": info["val_pairs"],
+                "epochs": info["epochs"],
+                "best_epoch": info["best_epoch"],
+                "val_history": info["val_history"],
+                "val_identity_ssim": info["val_identity_ssim"],
+                "val_best_ssim": info["val_best_ssim"],
+                "converged": info["converged"],
+                "ssim": mean_std(ssim(rec.float(), ori)),
+                "psnr": mean_std(psnr(rec.float(), ori)),
+                "seconds": info["seconds"],
+            }
+        )
     return points
 
 
-def _in_loop_row(run: AttackRun, net: torch.nn.Module, info: dict[str, Any],
-                 names: Sequence[str]) -> None:
+def _in_loop_row(
+    run: AttackRun, net: torch.nn.Module, info: dict[str, Any], names: Sequence[str]
+) -> None:
     """The checkpoint's own in-loop attacker as a row, and the note on which attackers judge
     the lens: fresh ones, trained after the lens was frozen (``names``: the attacks run)."""
     from .adversary import attack_with
@@ -355,21 +456,29 @@ def _in_loop_row(run: AttackRun, net: torch.nn.Module, info: dict[str, Any],
     t = time.perf_counter()
     net = net.to(run.device)
     run.recons["in_loop"] = attack_with(net, run.cap_test, run.psf, run.batch_size).cpu()
-    run.labels["in_loop"] = (f"in-loop {info['kind']} attacker from the checkpoint "
-                             f"({info['updates']} updates; not fresh)")
+    run.labels["in_loop"] = (
+        f"in-loop {info['kind']} attacker from the checkpoint "
+        f"({info['updates']} updates; not fresh)"
+    )
     run.timings["in_loop"] = time.perf_counter() - t
     fresh = [n for n in names if n in LEARNED]
     presented = len(run.pairs.train) * run.epochs
-    note = (f"This lens was trained against an in-loop {info['kind']} attacker (w_adversary "
-            f"{info['w_adversary']:g}, {info['updates']} updates on {info['pairs_seen']} "
-            f"(capture, original) pairs of a changing lens); its row is that attacker as saved. ")
+    note = (
+        f"This lens was trained against an in-loop {info['kind']} attacker (w_adversary "
+        f"{info['w_adversary']:g}, {info['updates']} updates on {info['pairs_seen']} "
+        f"(capture, original) pairs of a changing lens); its row is that attacker as saved. "
+    )
     if fresh:
-        note += (f"The learned attacks ({', '.join(fresh)}) are fresh: trained from scratch "
-                 f"after the lens was frozen, on {len(run.pairs.train)} attacker-train pairs for "
-                 f"{run.epochs} epochs ({presented} pair presentations).")
+        note += (
+            f"The learned attacks ({', '.join(fresh)}) are fresh: trained from scratch "
+            f"after the lens was frozen, on {len(run.pairs.train)} attacker-train pairs for "
+            f"{run.epochs} epochs ({presented} pair presentations)."
+        )
         if presented <= info["pairs_seen"]:
-            note += (" They saw no more pairs than the in-loop attacker: raise --max-images or "
-                     "--epochs before trusting them as the stronger attack.")
+            note += (
+                " They saw no more pairs than the in-loop attacker: raise --max-images or "
+                "--epochs before trusting them as the stronger attack."
+            )
     else:
         note += "No fresh learned attacker was run: add --attack unet,wiener_unet."
     run.notes.append(note)

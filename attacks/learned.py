@@ -119,9 +119,15 @@ class _AttackerBase(L.LightningModule):
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], _: int) -> None:
         cap, ori = batch
         rec = self.generator(cap)
-        self.log_dict({"val_ssim": ssim(rec, ori).mean(), "val_psnr": psnr(rec, ori).mean(),
-                       "val_content": content_loss(rec, ori, self._features())},
-                      prog_bar=False, batch_size=len(cap))
+        self.log_dict(
+            {
+                "val_ssim": ssim(rec, ori).mean(),
+                "val_psnr": psnr(rec, ori).mean(),
+                "val_content": content_loss(rec, ori, self._features()),
+            },
+            prog_bar=False,
+            batch_size=len(cap),
+        )
 
 
 class DeblurGANAttacker(_AttackerBase):
@@ -157,14 +163,17 @@ class DeblurGANAttacker(_AttackerBase):
             self.generator.calibrate_batchnorm(captures)
 
     def _d_loss(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
-        return 0.5 * (ragan_ls_d_loss(self.patch_d(real), self.patch_d(fake))
-                      + ragan_ls_d_loss(self.full_d(real), self.full_d(fake)))
+        return 0.5 * (
+            ragan_ls_d_loss(self.patch_d(real), self.patch_d(fake))
+            + ragan_ls_d_loss(self.full_d(real), self.full_d(fake))
+        )
 
     def _g_adv(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
             real_p, real_f = self.patch_d(real), self.full_d(real)
-        return 0.5 * (ragan_ls_g_loss(real_p, self.patch_d(fake))
-                      + ragan_ls_g_loss(real_f, self.full_d(fake)))
+        return 0.5 * (
+            ragan_ls_g_loss(real_p, self.patch_d(fake)) + ragan_ls_g_loss(real_f, self.full_d(fake))
+        )
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], _: int) -> torch.Tensor:
         cap, ori = batch
@@ -180,8 +189,12 @@ class DeblurGANAttacker(_AttackerBase):
         opt_g.zero_grad()
         self.manual_backward(g_loss)
         opt_g.step()
-        self.log_dict({"train_content": content, "train_g_adv": adv, "train_d": d_loss,
-                       "train_g": g_loss}, on_step=True, on_epoch=True, batch_size=len(cap))
+        self.log_dict(
+            {"train_content": content, "train_g_adv": adv, "train_d": d_loss, "train_g": g_loss},
+            on_step=True,
+            on_epoch=True,
+            batch_size=len(cap),
+        )
         return g_loss
 
     def on_train_epoch_end(self) -> None:
@@ -193,8 +206,10 @@ class DeblurGANAttacker(_AttackerBase):
         lr, min_lr = self.hparams.lr, self.hparams.min_lr
         opt_g = torch.optim.Adam(self.generator.parameters(), lr=lr)
         opt_d = torch.optim.Adam([*self.patch_d.parameters(), *self.full_d.parameters()], lr=lr)
-        return ([opt_g, opt_d], [_linear_decay(opt_g, lr, min_lr, epochs),
-                                 _linear_decay(opt_d, lr, min_lr, epochs)])
+        return (
+            [opt_g, opt_d],
+            [_linear_decay(opt_g, lr, min_lr, epochs), _linear_decay(opt_d, lr, min_lr, epochs)],
+        )
 
 
 class UNetAttacker(_AttackerBase):
@@ -259,19 +274,32 @@ class WienerUNetAttacker(UNetAttacker):
         L.LightningModule.__init__(self)
         if psf is not None:
             psf_shape = list(psf.shape)
-        self.save_hyperparameters({
-            "k": k, "response": response, "gamma": gamma, "linearize": linearize,
-            "vgg_weights": vgg_weights, "lr": lr, "min_lr": min_lr,
-            "base_channels": base_channels, "depth": depth, "decay_epochs": decay_epochs,
-            "psf_shape": psf_shape})
-        self.generator = WienerUNet(psf, k, response, gamma, linearize, base_channels, depth,
-                                    psf_shape)
+        self.save_hyperparameters(
+            {
+                "k": k,
+                "response": response,
+                "gamma": gamma,
+                "linearize": linearize,
+                "vgg_weights": vgg_weights,
+                "lr": lr,
+                "min_lr": min_lr,
+                "base_channels": base_channels,
+                "depth": depth,
+                "decay_epochs": decay_epochs,
+                "psf_shape": psf_shape,
+            }
+        )
+        self.generator = WienerUNet(
+            psf, k, response, gamma, linearize, base_channels, depth, psf_shape
+        )
         self._setup_content(vgg_weights)
 
 
-ATTACKERS: dict[str, type[_AttackerBase]] = {"deblurgan": DeblurGANAttacker,
-                                             "unet": UNetAttacker,
-                                             "wiener_unet": WienerUNetAttacker}
+ATTACKERS: dict[str, type[_AttackerBase]] = {
+    "deblurgan": DeblurGANAttacker,
+    "unet": UNetAttacker,
+    "wiener_unet": WienerUNetAttacker,
+}
 
 
 def __getattr__(name: str) -> Any:

@@ -74,8 +74,10 @@ def ssim(
     g = _gaussian_1d(sigma, truncate, dtype, x.device)
     win = g.numel()
     if min(x.shape[-2:]) < win:
-        raise ValueError(f"images of {tuple(x.shape[-2:])} px are smaller than the {win}-px "
-                         "SSIM window; use images of at least 11×11")
+        raise ValueError(
+            f"images of {tuple(x.shape[-2:])} px are smaller than the {win}-px "
+            "SSIM window; use images of at least 11×11"
+        )
     h, w = x.shape[-2:]
     stack = torch.stack([x, y, x * x, y * y, x * y], dim=1)  # (B, 5, C, H, W)
     # 'valid' separable Gaussian filtering as banded matrix products (much faster than a
@@ -162,8 +164,10 @@ class FaceDetector:
             intersection_score_threshold=self.intersection_score_threshold,
         )
         s = 1.0 / self.upscale
-        return [(round(d["c"] * s), round(d["r"] * s), round(d["width"] * s),
-                 round(d["height"] * s)) for d in dets]
+        return [
+            (round(d["c"] * s), round(d["r"] * s), round(d["width"] * s), round(d["height"] * s))
+            for d in dets
+        ]
 
     def detect_all(self, images: np.ndarray | Sequence[np.ndarray]) -> list[list[Box]]:
         """Boxes for each image of (N, H, W, 3) uint8."""
@@ -194,8 +198,12 @@ def face_detection_rate(
     """
     if faces is None:
         hits = [len(d) > 0 for d in detections]
-        return {"rate": float(np.mean(hits)) if hits else float("nan"), "n_faces": 0,
-                "false_positive_rate": float("nan"), "annotated": False}
+        return {
+            "rate": float(np.mean(hits)) if hits else float("nan"),
+            "n_faces": 0,
+            "false_positive_rate": float("nan"),
+            "annotated": False,
+        }
     if len(faces) != len(detections):
         raise ValueError(f"{len(detections)} detection lists for {len(faces)} images")
     found, total, fp, empty = 0, 0, 0, 0
@@ -233,14 +241,20 @@ def face_descriptor(crop: np.ndarray, size: int = 32) -> np.ndarray:
         gray = gray / 255.0
     gray = resize(gray, (size, size), anti_aliasing=True)
     gray = (gray - gray.mean()) / (gray.std() + 1e-6)
-    d = hog(gray, orientations=9, pixels_per_cell=(8, 8), cells_per_block=(2, 2),
-            block_norm="L2-Hys", feature_vector=True)
+    d = hog(
+        gray,
+        orientations=9,
+        pixels_per_cell=(8, 8),
+        cells_per_block=(2, 2),
+        block_norm="L2-Hys",
+        feature_vector=True,
+    )
     return d / (np.linalg.norm(d) + 1e-12)
 
 
 def _crop(image: np.ndarray, box: Sequence[int]) -> np.ndarray:
     x, y, w, h = (int(v) for v in box)
-    return image[max(y, 0): y + h, max(x, 0): x + w]
+    return image[max(y, 0) : y + h, max(x, 0) : x + w]
 
 
 def face_reidentification(
@@ -266,8 +280,10 @@ def face_reidentification(
         {"top1", "chance", "gallery_size"} (NaN when there are no faces).
     """
     if len(queries) != len(originals) or len(faces) != len(originals):
-        raise ValueError(f"face re-ID needs one query and one box list per original, got "
-                         f"{len(queries)} queries, {len(originals)} originals, {len(faces)} lists")
+        raise ValueError(
+            f"face re-ID needs one query and one box list per original, got "
+            f"{len(queries)} queries, {len(originals)} originals, {len(faces)} lists"
+        )
     gallery, probe, labels = [], [], []
     for i, boxes in enumerate(faces):
         for j, box in enumerate(boxes):

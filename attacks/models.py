@@ -165,8 +165,10 @@ class FPNMobileNetV2Generator(nn.Module):
         m1 = self.td3(self.lateral1(e1) + up(m2, scale_factor=2, mode="nearest"))
         m0 = self.lateral0(e0)
         maps = [head(m) for head, m in zip(self.heads, (m4, m3, m2, m1), strict=True)]
-        maps = [up(m, scale_factor=s, mode="nearest") if s > 1 else m
-                for m, s in zip(maps, (8, 4, 2, 1), strict=True)]
+        maps = [
+            up(m, scale_factor=s, mode="nearest") if s > 1 else m
+            for m, s in zip(maps, (8, 4, 2, 1), strict=True)
+        ]
         s = up(self.smooth(torch.cat(maps, dim=1)), scale_factor=2, mode="nearest")
         s = up(self.smooth2(s + m0), scale_factor=2, mode="nearest")
         out = torch.clamp(torch.tanh(self.final(s)) + xin, -1, 1)
@@ -183,11 +185,18 @@ class NLayerDiscriminator(nn.Module):
         mult = 1
         for i in range(1, n_layers):
             prev, mult = mult, min(2**i, 8)
-            layers += [nn.Conv2d(ndf * prev, ndf * mult, 4, 2, 2), _norm(ndf * mult),
-                       nn.LeakyReLU(0.2, True)]
+            layers += [
+                nn.Conv2d(ndf * prev, ndf * mult, 4, 2, 2),
+                _norm(ndf * mult),
+                nn.LeakyReLU(0.2, True),
+            ]
         prev, mult = mult, min(2**n_layers, 8)
-        layers += [nn.Conv2d(ndf * prev, ndf * mult, 4, 1, 2), _norm(ndf * mult),
-                   nn.LeakyReLU(0.2, True), nn.Conv2d(ndf * mult, 1, 4, 1, 2)]
+        layers += [
+            nn.Conv2d(ndf * prev, ndf * mult, 4, 1, 2),
+            _norm(ndf * mult),
+            nn.LeakyReLU(0.2, True),
+            nn.Conv2d(ndf * mult, 1, 4, 1, 2),
+        ]
         self.model = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -200,8 +209,12 @@ class _Down(nn.Module):
         # GroupNorm, not BatchNorm: small attacker batches, and no train/eval mismatch.
         groups = math.gcd(8, out_ch)
         self.block = nn.Sequential(
-            nn.Conv2d(in_ch, out_ch, 3, padding=1), nn.GroupNorm(groups, out_ch), nn.ReLU(True),
-            nn.Conv2d(out_ch, out_ch, 3, padding=1), nn.GroupNorm(groups, out_ch), nn.ReLU(True),
+            nn.Conv2d(in_ch, out_ch, 3, padding=1),
+            nn.GroupNorm(groups, out_ch),
+            nn.ReLU(True),
+            nn.Conv2d(out_ch, out_ch, 3, padding=1),
+            nn.GroupNorm(groups, out_ch),
+            nn.ReLU(True),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -226,8 +239,9 @@ class UNet(nn.Module):
         self.depth = depth
         self.inc = _Down(in_channels, chans[0])
         self.downs = nn.ModuleList(_Down(chans[i], chans[i + 1]) for i in range(depth))
-        self.ups = nn.ModuleList(nn.ConvTranspose2d(chans[i + 1], chans[i], 2, stride=2)
-                                 for i in reversed(range(depth)))
+        self.ups = nn.ModuleList(
+            nn.ConvTranspose2d(chans[i + 1], chans[i], 2, stride=2) for i in reversed(range(depth))
+        )
         self.dec = nn.ModuleList(_Down(2 * chans[i], chans[i]) for i in reversed(range(depth)))
         self.out = nn.Conv2d(chans[0], 3, 1)
         nn.init.zeros_(self.out.weight)  # identity at initialisation (residual output)
@@ -295,8 +309,11 @@ class WienerUNet(nn.Module):
         from .functional import wiener_deconvolve
 
         psf = self.psf if psf is None else psf
-        est = wiener_deconvolve(self.sensor.decode(captures), psf.to(captures.dtype),
-                                self.log_k.exp().to(captures.dtype))
+        est = wiener_deconvolve(
+            self.sensor.decode(captures),
+            psf.to(captures.dtype),
+            self.log_k.exp().to(captures.dtype),
+        )
         est = est.clamp(0, 1)
         return self.sensor.encode(est) if self.linearize else est
 
@@ -319,8 +336,9 @@ class VGG19Features(nn.Module):
         net = vgg19()
         note = load_weights(net, "vgg19", weights)
         if note == "random":
-            raise RuntimeError(f"VGG19 weights {weights!r}: a perceptual loss needs pretrained "
-                               "weights")
+            raise RuntimeError(
+                f"VGG19 weights {weights!r}: a perceptual loss needs pretrained weights"
+            )
         self.weights_note = note
         self.features = net.features[:15].eval()
         for p in self.features.parameters():

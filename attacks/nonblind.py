@@ -54,9 +54,10 @@ class Response:
     def from_camera(cls, camera: torch.nn.Module) -> Response:
         sensor = camera.sensor
         linearize = bool(getattr(camera.config, "linearize_input", True))
-        return cls(sensor.decode,
-                   (lambda x: sensor.encode(x.clamp(0, 1))) if linearize
-                   else (lambda x: x.clamp(0, 1)))
+        return cls(
+            sensor.decode,
+            (lambda x: sensor.encode(x.clamp(0, 1))) if linearize else (lambda x: x.clamp(0, 1)),
+        )
 
     @classmethod
     def identity(cls) -> Response:
@@ -87,12 +88,17 @@ def _sweep_scores(
     fn = _metric_fn(metric)
     out = []
     for s in range(0, len(captures), batch_size):
-        cap, ori = captures[s:s + batch_size], originals[s:s + batch_size]
-        out.append(AF.wiener_sweep(
-            response.to_linear(cap), psf, ks,
-            lambda est, ori=ori: fn(response.to_scene(est), ori),
-            regulariser=regulariser, boundary=boundary,
-        ))
+        cap, ori = captures[s : s + batch_size], originals[s : s + batch_size]
+        out.append(
+            AF.wiener_sweep(
+                response.to_linear(cap),
+                psf,
+                ks,
+                lambda est, ori=ori: fn(response.to_scene(est), ori),
+                regulariser=regulariser,
+                boundary=boundary,
+            )
+        )
     return torch.cat(out, dim=1)
 
 
@@ -136,12 +142,17 @@ def choose_k(
     """
     ks = default_k_grid(regulariser) if ks is None else ks
     response = response or Response.identity()
-    scores = _sweep_scores(captures, originals, psf, response, ks, regulariser, metric,
-                           batch_size, boundary).mean(dim=1)
+    scores = _sweep_scores(
+        captures, originals, psf, response, ks, regulariser, metric, batch_size, boundary
+    ).mean(dim=1)
     best = int(torch.argmax(scores))
     if best in (0, len(ks) - 1):
-        log.warning("best Wiener K %.3g is at the edge of the sweep [%.3g, %.3g]; widen the grid",
-                    float(ks[best]), float(ks[0]), float(ks[-1]))
+        log.warning(
+            "best Wiener K %.3g is at the edge of the sweep [%.3g, %.3g]; widen the grid",
+            float(ks[best]),
+            float(ks[0]),
+            float(ks[-1]),
+        )
     return {"k": float(ks[best]), "ks": ks.tolist(), "scores": scores.tolist(), "metric": metric}
 
 
@@ -158,9 +169,10 @@ def wiener_attack(
     response = response or Response.identity()
     out = []
     for s in range(0, len(captures), batch_size):
-        kk = k[s:s + batch_size] if isinstance(k, torch.Tensor) and k.dim() == 1 else k
-        est = AF.wiener_deconvolve(response.to_linear(captures[s:s + batch_size]), psf, kk,
-                                   regulariser=regulariser)
+        kk = k[s : s + batch_size] if isinstance(k, torch.Tensor) and k.dim() == 1 else k
+        est = AF.wiener_deconvolve(
+            response.to_linear(captures[s : s + batch_size]), psf, kk, regulariser=regulariser
+        )
         out.append(response.to_scene(est))
     return torch.cat(out)
 
@@ -183,8 +195,7 @@ def wiener_oracle_attack(
     """
     ks = default_k_grid(regulariser) if ks is None else ks
     response = response or Response.identity()
-    scores = _sweep_scores(captures, originals, psf, response, ks, regulariser, metric,
-                           batch_size)
+    scores = _sweep_scores(captures, originals, psf, response, ks, regulariser, metric, batch_size)
     k_img = ks[scores.argmax(dim=0)].to(captures.dtype)
     return wiener_attack(captures, psf, k_img, response, regulariser, batch_size), k_img
 
@@ -204,10 +215,9 @@ def exact_model_attack(
     response = response or Response.identity()
     out = []
     for s in range(0, len(captures), batch_size):
-        lin = response.to_linear(captures[s:s + batch_size])
+        lin = response.to_linear(captures[s : s + batch_size])
         init = AF.wiener_deconvolve(lin, psf, k, regulariser=regulariser)
-        est = AF.linear_model_deconvolve(lin, psf, k, regulariser, iterations=iterations,
-                                         init=init)
+        est = AF.linear_model_deconvolve(lin, psf, k, regulariser, iterations=iterations, init=init)
         out.append(response.to_scene(est))
     return torch.cat(out)
 
@@ -225,8 +235,15 @@ def choose_k_exact(
     """K for :func:`exact_model_attack` by a sweep on (a few) attacker-train pairs."""
     ks = AF.log_k_grid(*EXACT_K_RANGE) if ks is None else ks
     fn = _metric_fn(metric)
-    scores = [float(fn(exact_model_attack(captures, psf, float(k), response, regulariser,
-                                          iterations), originals).mean()) for k in ks]
+    scores = [
+        float(
+            fn(
+                exact_model_attack(captures, psf, float(k), response, regulariser, iterations),
+                originals,
+            ).mean()
+        )
+        for k in ks
+    ]
     best = int(np.argmax(scores))
     return {"k": float(ks[best]), "ks": ks.tolist(), "scores": scores, "metric": metric}
 
@@ -293,7 +310,8 @@ def richardson_lucy_attack(
     from skimage.restoration import richardson_lucy
 
     def solve(img: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-        return richardson_lucy(np.clip(img, 0, None), _odd_psf(kernel), num_iter=num_iter,
-                               clip=False)
+        return richardson_lucy(
+            np.clip(img, 0, None), _odd_psf(kernel), num_iter=num_iter, clip=False
+        )
 
     return _per_channel(captures, psf, response or Response.identity(), solve, pad=True)

@@ -69,9 +69,15 @@ class AttackRun:
         accelerator = "gpu" if str(self.device).startswith("cuda") else "cpu"
         train = self.pairs.train[sel]
         return train_attacker(
-            kind, self.pairs.captures[train], self.pairs.originals[train], folder,
-            epochs=self.epochs, batch_size=self.batch_size, seed=self.seed,
-            accelerator=accelerator, vgg_weights=extra.pop("vgg_weights", self.vgg_weights),
+            kind,
+            self.pairs.captures[train],
+            self.pairs.originals[train],
+            folder,
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            seed=self.seed,
+            accelerator=accelerator,
+            vgg_weights=extra.pop("vgg_weights", self.vgg_weights),
             **extra,
         )
 
@@ -92,8 +98,14 @@ def _timed(name: str) -> Callable[[Callable[[AttackRun], None]], Callable[[Attac
 
 
 def _sweep_k(run: AttackRun, regulariser: str = "constant") -> dict[str, Any]:
-    return NB.choose_k(run.cap_train[run.k_sel], run.ori_train[run.k_sel], run.psf, run.response,
-                       regulariser=regulariser, metric=run.k_metric)
+    return NB.choose_k(
+        run.cap_train[run.k_sel],
+        run.ori_train[run.k_sel],
+        run.psf,
+        run.response,
+        regulariser=regulariser,
+        metric=run.k_metric,
+    )
 
 
 @_timed("wiener")
@@ -103,12 +115,16 @@ def wiener(run: AttackRun) -> None:
     for reg in ("constant", "laplacian"):
         info = run.k_info[f"wiener_{reg}"] = _sweep_k(run, reg)
         key = "wiener" if reg == "constant" else "wiener_laplacian"
-        run.recons[key] = NB.wiener_attack(run.cap_test, run.psf, info["k"], run.response,
-                                           reg).cpu()
-        run.labels[key] = (f"Wiener, {'constant' if reg == 'constant' else 'Laplacian'} K = "
-                           f"{info['k']:.2g} (attacker's best on train)")
-    recon, k_img = NB.wiener_oracle_attack(run.cap_test, run.ori_test, run.psf, run.response,
-                                           metric=run.k_metric)
+        run.recons[key] = NB.wiener_attack(
+            run.cap_test, run.psf, info["k"], run.response, reg
+        ).cpu()
+        run.labels[key] = (
+            f"Wiener, {'constant' if reg == 'constant' else 'Laplacian'} K = "
+            f"{info['k']:.2g} (attacker's best on train)"
+        )
+    recon, k_img = NB.wiener_oracle_attack(
+        run.cap_test, run.ori_test, run.psf, run.response, metric=run.k_metric
+    )
     run.recons["wiener_oracle"] = recon.cpu()
     run.k_info["wiener_oracle_k"] = k_img.tolist()
     run.labels["wiener_oracle"] = "Wiener, constant, per-image oracle K (upper bound)"
@@ -119,18 +135,22 @@ def wiener_exact(run: AttackRun) -> None:
     """Wiener/Tikhonov on the exact linear model (CG), K swept on 4 attacker-train images."""
     sel = run.k_sel[:4]
     info = run.k_info["wiener_exact"] = NB.choose_k_exact(
-        run.cap_train[sel], run.ori_train[sel], run.psf, run.response, metric=run.k_metric)
-    run.recons["wiener_exact"] = NB.exact_model_attack(run.cap_test, run.psf, info["k"],
-                                                       run.response).cpu()
-    run.labels["wiener_exact"] = (f"Wiener/Tikhonov on the exact linear model (CG), K = "
-                                  f"{info['k']:.2g}")
+        run.cap_train[sel], run.ori_train[sel], run.psf, run.response, metric=run.k_metric
+    )
+    run.recons["wiener_exact"] = NB.exact_model_attack(
+        run.cap_test, run.psf, info["k"], run.response
+    ).cpu()
+    run.labels["wiener_exact"] = (
+        f"Wiener/Tikhonov on the exact linear model (CG), K = {info['k']:.2g}"
+    )
 
 
 @_timed("unsupervised_wiener")
 def unsupervised_wiener(run: AttackRun) -> None:
     """scikit-image's unsupervised Wiener on the reference test images."""
     run.recons["unsupervised_wiener"] = NB.unsupervised_wiener_attack(
-        run.cap_test[run.ref_idx].cpu(), run.psf.cpu(), run.response, seed=run.seed)
+        run.cap_test[run.ref_idx].cpu(), run.psf.cpu(), run.response, seed=run.seed
+    )
     run.subsets["unsupervised_wiener"] = run.ref_idx
     run.labels["unsupervised_wiener"] = "skimage unsupervised_wiener"
 
@@ -139,7 +159,8 @@ def unsupervised_wiener(run: AttackRun) -> None:
 def richardson_lucy(run: AttackRun) -> None:
     """scikit-image's Richardson–Lucy (30 iterations) on the reference test images."""
     run.recons["richardson_lucy"] = NB.richardson_lucy_attack(
-        run.cap_test[run.ref_idx].cpu(), run.psf.cpu(), run.response)
+        run.cap_test[run.ref_idx].cpu(), run.psf.cpu(), run.response
+    )
     run.subsets["richardson_lucy"] = run.ref_idx
     run.labels["richardson_lucy"] = "skimage richardson_lucy (30 iterations)"
 
@@ -153,8 +174,7 @@ def learned_options(run: AttackRun, camera: torch.nn.Module) -> None:
             run.k_info["wiener_constant"] = _sweep_k(run)
         opts["k"] = max(run.k_info["wiener_constant"]["k"], 1e-6)
     opts.setdefault("psf", run.psf.cpu())
-    opts.update({key: value for key, value in _response_options(camera).items()
-                 if key not in opts})
+    opts.update({key: value for key, value in _response_options(camera).items() if key not in opts})
 
 
 def _response_options(camera: torch.nn.Module) -> dict[str, Any]:
@@ -162,8 +182,11 @@ def _response_options(camera: torch.nn.Module) -> dict[str, Any]:
     sensor = getattr(camera, "sensor", None)
     if sensor is None:
         return {"response": "linear", "linearize": False}
-    return {"response": sensor.response, "gamma": sensor.gamma,
-            "linearize": bool(getattr(camera.config, "linearize_input", True))}
+    return {
+        "response": sensor.response,
+        "gamma": sensor.gamma,
+        "linearize": bool(getattr(camera.config, "linearize_input", True)),
+    }
 
 
 def _learned(kind: str) -> Callable[[AttackRun], None]:
@@ -176,12 +199,16 @@ def _learned(kind: str) -> Callable[[AttackRun], None]:
         run.learned[kind] = info
         label = f"{LEARNED[kind]}, {info['epochs']} epochs (best {info['best_epoch']})"
         if info["converged"] is False:
-            label += (f" — did not converge (validation SSIM {info['val_best_ssim']:.3f} "
-                      f"≤ identity {info['val_identity_ssim']:.3f})")
-            run.notes.append(f"{kind} did not converge: its best validation SSIM "
-                             f"({info['val_best_ssim']:.3f}) is not above the identity's "
-                             f"({info['val_identity_ssim']:.3f}); its row is not an attack "
-                             "result.")
+            label += (
+                f" — did not converge (validation SSIM {info['val_best_ssim']:.3f} "
+                f"≤ identity {info['val_identity_ssim']:.3f})"
+            )
+            run.notes.append(
+                f"{kind} did not converge: its best validation SSIM "
+                f"({info['val_best_ssim']:.3f}) is not above the identity's "
+                f"({info['val_identity_ssim']:.3f}); its row is not an attack "
+                "result."
+            )
         run.labels[kind] = label
 
     attack.__doc__ = f"Learned attacker: {LEARNED[kind]} (attacks.learned)."

@@ -16,8 +16,9 @@ from .published import published_ssim_text
 __all__ = ["grid_figure", "strength_figure", "write_report"]
 
 
-def strength_figure(path: Path, points: list[dict[str, Any]], captured: dict[str, Any]
-                     ) -> Path | None:
+def strength_figure(
+    path: Path, points: list[dict[str, Any]], captured: dict[str, Any]
+) -> Path | None:
     """Two panels: test SSIM against attacker-train pairs (mean ± standard error over the test
     images; the identity as a line), and each point's validation SSIM gain over the identity
     per epoch (the validation parts differ between points; the gain is comparable)."""
@@ -31,8 +32,14 @@ def strength_figure(path: Path, points: list[dict[str, Any]], captured: dict[str
     fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.4))
     x = [p["pairs"] for p in points]
     sem = [p["ssim"]["std"] / max(p["ssim"]["n"], 1) ** 0.5 for p in points]
-    a.errorbar(x, [p["ssim"]["mean"] for p in points], yerr=sem, marker="o", capsize=3,
-               label=points[0]["attacker"])
+    a.errorbar(
+        x,
+        [p["ssim"]["mean"] for p in points],
+        yerr=sem,
+        marker="o",
+        capsize=3,
+        label=points[0]["attacker"],
+    )
     a.axhline(captured["ssim"]["mean"], color="grey", ls="--", label="captured (no attack)")
     a.set_xscale("log")
     a.set_xticks(x, [str(v) for v in x])
@@ -83,62 +90,88 @@ def write_report(result: dict[str, Any], out_dir: str | Path) -> dict[str, str]:
     lines.append(
         f"Scenes: {s['source']} at {s['image_size']}² px; {s['train_pairs']} attacker-train / "
         f"{s['test_pairs']} attacker-test pairs (seed {s['seed']}); PSF {s['psf_shape']}; "
-        f"attacker K chosen by {s['k_metric'].upper()} on attacker-train pairs.")
-    lines += ["", "| method | n | SSIM | PSNR (dB) | faces detected | false-positive imgs | "
-              "re-ID top-1 (chance) |", "|---|---|---|---|---|---|---|"]
+        f"attacker K chosen by {s['k_metric'].upper()} on attacker-train pairs."
+    )
+    lines += [
+        "",
+        "| method | n | SSIM | PSNR (dB) | faces detected | false-positive imgs | "
+        "re-ID top-1 (chance) |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for row in result["rows"]:
         fd = row.get("face_detection", {})
         reid = row.get("reid", {})
         reid_s = "–" if not reid else f"{_pct(reid['top1'])} ({_pct(reid['chance'])})"
         lines.append(
             f"| {row['label']} | {row['n']} | {_fmt(row['ssim'])} | {_fmt(row['psnr'], 2)} | "
-            f"{_pct(fd.get('rate'))} | {_pct(fd.get('false_positive_rate'))} | {reid_s} |")
+            f"{_pct(fd.get('rate'))} | {_pct(fd.get('false_positive_rate'))} | {reid_s} |"
+        )
     published = published_ssim_text()
-    lines += ["", "Published privacy lens (SSIM vs originals, COCO 256²): captured "
-              f"{published['captured']}, Wiener {published['wiener']}, DeblurGAN-v2 "
-              f"{published['deblurgan']}.", ""]
-    lines += ["Metrics: SSIM with an 11-tap Gaussian window (σ 1.5), data range 1, mean over RGB "
-              "(equal to scikit-image's structural_similarity with gaussian_weights); PSNR over "
-              "all pixels; face detection with scikit-image's LBP frontal-face cascade (a face "
-              "counts when a detection overlaps its box with IoU ≥ 0.3); re-ID: HOG descriptor "
-              "of the face crop at its known box, nearest original face in the gallery of "
-              "all test faces (chance = 1 / gallery size per identity).", ""]
+    lines += [
+        "",
+        "Published privacy lens (SSIM vs originals, COCO 256²): captured "
+        f"{published['captured']}, Wiener {published['wiener']}, DeblurGAN-v2 "
+        f"{published['deblurgan']}.",
+        "",
+    ]
+    lines += [
+        "Metrics: SSIM with an 11-tap Gaussian window (σ 1.5), data range 1, mean over RGB "
+        "(equal to scikit-image's structural_similarity with gaussian_weights); PSNR over "
+        "all pixels; face detection with scikit-image's LBP frontal-face cascade (a face "
+        "counts when a detection overlaps its box with IoU ≥ 0.3); re-ID: HOG descriptor "
+        "of the face crop at its known box, nearest original face in the gallery of "
+        "all test faces (chance = 1 / gallery size per identity).",
+        "",
+    ]
     learned = result.get("learned", {})
     if learned:
-        lines += ["Learned attackers: trained on attacker-train minus a held-out validation "
-                  "part, best-validation-SSIM epoch kept; an attacker whose best does not beat "
-                  "the identity (the captures as they are) on validation did not converge and is "
-                  "no attack result.", "",
-                  "| attacker | train / val pairs | epochs (best) | val SSIM identity | "
-                  "val SSIM at start | val SSIM best | val SSIM last epoch | converged |",
-                  "|---|---|---|---|---|---|---|---|"]
+        lines += [
+            "Learned attackers: trained on attacker-train minus a held-out validation "
+            "part, best-validation-SSIM epoch kept; an attacker whose best does not beat "
+            "the identity (the captures as they are) on validation did not converge and is "
+            "no attack result.",
+            "",
+            "| attacker | train / val pairs | epochs (best) | val SSIM identity | "
+            "val SSIM at start | val SSIM best | val SSIM last epoch | converged |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
         for kind, info in learned.items():
             lines.append(
                 f"| {kind} | {info['train_pairs']} / {info['val_pairs']} | {info['epochs']} "
                 f"({info['best_epoch']}) | {_num(info.get('val_identity_ssim'))} | "
                 f"{_num(info.get('val_start_ssim'))} | {_num(info.get('val_best_ssim'))} | "
-                f"{_num(info.get('val_last_ssim'))} | {_converged(info.get('converged'))} |")
+                f"{_num(info.get('val_last_ssim'))} | {_converged(info.get('converged'))} |"
+            )
         lines.append("")
     for kind, info in learned.items():
-        lines.append(f"- {kind}: {info['train_pairs']} pairs, {info['epochs']} epochs "
-                     f"({info['steps']} steps, {info['seconds']:.0f} s); content loss "
-                     f"{info['content_loss']}; backbone {info['backbone']}"
-                     + (f"; learned Wiener K {info['k_final']:.3g}" if "k_final" in info else "")
-                     + f"; checkpoint `{info['checkpoint']}`.")
+        lines.append(
+            f"- {kind}: {info['train_pairs']} pairs, {info['epochs']} epochs "
+            f"({info['steps']} steps, {info['seconds']:.0f} s); content loss "
+            f"{info['content_loss']}; backbone {info['backbone']}"
+            + (f"; learned Wiener K {info['k_final']:.3g}" if "k_final" in info else "")
+            + f"; checkpoint `{info['checkpoint']}`."
+        )
     strength = result.get("strength") or []
     if strength:
-        lines += ["", f"### Attacker strength curve ({strength[0]['attacker']})", "",
-                  "The same attacker retrained on nested subsets of attacker-train (same "
-                  "epochs); if the last points still rise, the attacker has not saturated and "
-                  "more pairs would recover more. ![strength](attack_strength.png)", "",
-                  "| pairs (train / val) | epochs (best) | val SSIM identity | val SSIM best | "
-                  "test SSIM | test PSNR (dB) | converged |", "|---|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            f"### Attacker strength curve ({strength[0]['attacker']})",
+            "",
+            "The same attacker retrained on nested subsets of attacker-train (same "
+            "epochs); if the last points still rise, the attacker has not saturated and "
+            "more pairs would recover more. ![strength](attack_strength.png)",
+            "",
+            "| pairs (train / val) | epochs (best) | val SSIM identity | val SSIM best | "
+            "test SSIM | test PSNR (dB) | converged |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for p in strength:
             lines.append(
                 f"| {p['pairs']} ({p['train_pairs']} / {p['val_pairs']}) | {p['epochs']} "
                 f"({p['best_epoch']}) | {_num(p['val_identity_ssim'])} | "
                 f"{_num(p['val_best_ssim'])} | {_fmt(p['ssim'])} | {_fmt(p['psnr'], 2)} | "
-                f"{_converged(p['converged'])} |")
+                f"{_converged(p['converged'])} |"
+            )
         lines.append("")
     for note in result.get("notes", []):
         lines.append(f"- {note}")
@@ -152,8 +185,13 @@ def write_report(result: dict[str, Any], out_dir: str | Path) -> dict[str, str]:
 
 
 def grid_figure(
-    path: Path, originals: torch.Tensor, recons: dict[str, torch.Tensor],
-    subsets: dict[str, np.ndarray], labels: dict[str, str], faces: list | None, rows: int,
+    path: Path,
+    originals: torch.Tensor,
+    recons: dict[str, torch.Tensor],
+    subsets: dict[str, np.ndarray],
+    labels: dict[str, str],
+    faces: list | None,
+    rows: int,
 ) -> Path | None:
     """Grid: one row per test image (faces first), columns original / capture / attacks."""
     if rows < 1:
@@ -171,8 +209,9 @@ def grid_figure(
     if not order:
         order = list(range(min(rows, n)))
     cols = ["original", *recons.keys()]
-    fig, axes = plt.subplots(len(order), len(cols), figsize=(1.6 * len(cols), 1.6 * len(order)),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        len(order), len(cols), figsize=(1.6 * len(cols), 1.6 * len(order)), squeeze=False
+    )
     for r, i in enumerate(order):
         for c, key in enumerate(cols):
             ax = axes[r][c]

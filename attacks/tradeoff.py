@@ -66,8 +66,10 @@ def best_attack(results: Mapping[str, Any]) -> tuple[dict[str, Any], list[dict[s
     rows = [r for r in results.get("rows", []) if r.get("name") not in _NOT_ATTACKS]
     counted = [r for r in rows if r.get("converged", True) is not False]
     if not counted:
-        raise ValueError("attack results hold no attack rows (not an attack_results.json "
-                         "written by `evaluate.py attack`?)")
+        raise ValueError(
+            "attack results hold no attack rows (not an attack_results.json "
+            "written by `evaluate.py attack`?)"
+        )
     return max(counted, key=lambda r: _mean(r.get("ssim"))), counted
 
 
@@ -75,8 +77,10 @@ def read_caption_rows(path: str | Path) -> dict[str, dict[str, str]]:
     """``comparison.csv`` (evaluate.py captions / compare / demo) -> camera -> row."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"--captions {path} not found: pass the comparison.csv that "
-                                "`evaluate.py demo` or `compare` wrote")
+        raise FileNotFoundError(
+            f"--captions {path} not found: pass the comparison.csv that "
+            "`evaluate.py demo` or `compare` wrote"
+        )
     with path.open(newline="") as fh:
         rows = list(csv.DictReader(fh))
     if not rows or "camera" not in rows[0]:
@@ -91,38 +95,45 @@ def _float(row: Mapping[str, str], key: str) -> float:
         return math.nan
 
 
-def tradeoff_points(captions: Mapping[str, Mapping[str, str]],
-                    attacks: Mapping[str, Mapping[str, Any]]) -> list[TradeoffPoint]:
+def tradeoff_points(
+    captions: Mapping[str, Mapping[str, str]], attacks: Mapping[str, Mapping[str, Any]]
+) -> list[TradeoffPoint]:
     """One :class:`TradeoffPoint` per camera that has both a caption row and attack results."""
     unknown = sorted(set(attacks) - set(captions))
     if unknown:
-        raise ValueError(f"--attacks names {unknown} have no row in the caption table (cameras "
-                         f"there: {sorted(captions)}); use NAME=attack_results.json with a "
-                         "camera name from the table")
+        raise ValueError(
+            f"--attacks names {unknown} have no row in the caption table (cameras "
+            f"there: {sorted(captions)}); use NAME=attack_results.json with a "
+            "camera name from the table"
+        )
     points = []
     for camera, results in attacks.items():
         row = captions[camera]
         best, counted = best_attack(results)
         reid = best.get("reid") or {}
         all_reid = [float((r.get("reid") or {}).get("top1", math.nan)) for r in counted]
-        points.append(TradeoffPoint(
-            camera=camera,
-            grounding_f1=_float(row, "grounding_f1"),
-            cider_d=_float(row, "CIDEr-D"),
-            best_attack=str(best.get("name")),
-            attack_ssim=_mean(best.get("ssim")),
-            attack_psnr_db=_mean(best.get("psnr")),
-            attack_reid_top1=float(reid.get("top1", math.nan)),
-            max_reid_top1=max((v for v in all_reid if not math.isnan(v)), default=math.nan),
-            reid_chance=float(reid.get("chance", math.nan)),
-            attacks_counted=len(counted),
-        ))
+        points.append(
+            TradeoffPoint(
+                camera=camera,
+                grounding_f1=_float(row, "grounding_f1"),
+                cider_d=_float(row, "CIDEr-D"),
+                best_attack=str(best.get("name")),
+                attack_ssim=_mean(best.get("ssim")),
+                attack_psnr_db=_mean(best.get("psnr")),
+                attack_reid_top1=float(reid.get("top1", math.nan)),
+                max_reid_top1=max((v for v in all_reid if not math.isnan(v)), default=math.nan),
+                reid_chance=float(reid.get("chance", math.nan)),
+                attacks_counted=len(counted),
+            )
+        )
     return points
 
 
 def _markdown(points: Sequence[TradeoffPoint]) -> str:
-    head = ("| camera | grounding F1 | CIDEr-D | best attack | its SSIM | its PSNR (dB) "
-            "| its re-ID | max re-ID | chance |\n|---|---|---|---|---|---|---|---|---|\n")
+    head = (
+        "| camera | grounding F1 | CIDEr-D | best attack | its SSIM | its PSNR (dB) "
+        "| its re-ID | max re-ID | chance |\n|---|---|---|---|---|---|---|---|---|\n"
+    )
 
     def pct(v: float) -> str:
         return "n/a" if math.isnan(v) else f"{100 * v:.0f} %"
@@ -133,15 +144,18 @@ def _markdown(points: Sequence[TradeoffPoint]) -> str:
         f"{pct(p.max_reid_top1)} | {pct(p.reid_chance)} |\n"
         for p in points
     )
-    return ("# Privacy–utility trade-off\n\nOne row per camera: utility on the caption test split "
-            "(grounding F1: what the captions name that is in the image; CIDEr-D), privacy as the "
-            "strongest attack that counts (highest test SSIM among the capture itself and every "
-            "attack; learned attackers only if they beat the identity on validation) and face "
-            "re-identification (top-1, gallery chance).\n\n" + head + body)
+    return (
+        "# Privacy–utility trade-off\n\nOne row per camera: utility on the caption test split "
+        "(grounding F1: what the captions name that is in the image; CIDEr-D), privacy as the "
+        "strongest attack that counts (highest test SSIM among the capture itself and every "
+        "attack; learned attackers only if they beat the identity on validation) and face "
+        "re-identification (top-1, gallery chance).\n\n" + head + body
+    )
 
 
-def write_tradeoff(points: Sequence[TradeoffPoint], out: str | Path,
-                   blind: Mapping[str, str] | None = None) -> dict[str, Path]:
+def write_tradeoff(
+    points: Sequence[TradeoffPoint], out: str | Path, blind: Mapping[str, str] | None = None
+) -> dict[str, Path]:
     """Write ``tradeoff.csv``, ``tradeoff.md`` and ``tradeoff.png`` into ``out``; ``blind``
     (the caption table's blind row, if any) is drawn as the utility floor: what the language
     prior scores without the image."""
@@ -161,29 +175,51 @@ def write_tradeoff(points: Sequence[TradeoffPoint], out: str | Path,
         writer.writerows(asdict(p) for p in points)
     text = _markdown(points)
     if blind is not None:
-        text += (f"\nBlind captioner (no image, the utility floor): grounding F1 "
-                 f"{_float(blind, 'grounding_f1'):.3f}, CIDEr-D {_float(blind, 'CIDEr-D'):.1f}.\n")
+        text += (
+            f"\nBlind captioner (no image, the utility floor): grounding F1 "
+            f"{_float(blind, 'grounding_f1'):.3f}, CIDEr-D {_float(blind, 'CIDEr-D'):.1f}.\n"
+        )
     paths["md"].write_text(text)
     fig, axes = plt.subplots(1, 3, figsize=(13, 4))
     panels = [
-        (axes[0], "attack_ssim", "grounding_f1", "best attack SSIM (lower = more private)",
-         "grounding F1"),
+        (
+            axes[0],
+            "attack_ssim",
+            "grounding_f1",
+            "best attack SSIM (lower = more private)",
+            "grounding F1",
+        ),
         (axes[1], "attack_ssim", "cider_d", "best attack SSIM (lower = more private)", "CIDEr-D"),
-        (axes[2], "reid_above_chance", "grounding_f1", "max face re-ID − chance (points)",
-         "grounding F1"),
+        (
+            axes[2],
+            "reid_above_chance",
+            "grounding_f1",
+            "max face re-ID − chance (points)",
+            "grounding F1",
+        ),
     ]
     for ax, x_key, y_key, x_label, y_label in panels:
         for p in points:
-            x = (100 * (p.max_reid_top1 - p.reid_chance) if x_key == "reid_above_chance"
-                 else getattr(p, x_key))
+            x = (
+                100 * (p.max_reid_top1 - p.reid_chance)
+                if x_key == "reid_above_chance"
+                else getattr(p, x_key)
+            )
             y = getattr(p, y_key)
             ax.scatter([x], [y])
             ax.annotate(p.camera, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
         if blind is not None:
             floor = _float(blind, "CIDEr-D" if y_key == "cider_d" else "grounding_f1")
             ax.axhline(floor, color="grey", linestyle="--", linewidth=1)
-            ax.annotate("blind", (0.01, floor), xycoords=("axes fraction", "data"), fontsize=8,
-                        color="grey", xytext=(0, 3), textcoords="offset points")
+            ax.annotate(
+                "blind",
+                (0.01, floor),
+                xycoords=("axes fraction", "data"),
+                fontsize=8,
+                color="grey",
+                xytext=(0, 3),
+                textcoords="offset points",
+            )
         ax.set_xlabel(x_label)
         ax.set_ylabel(y_label)
         ax.grid(alpha=0.3)
@@ -198,20 +234,25 @@ def load_attack_results(spec: str) -> tuple[str, dict[str, Any]]:
     """``NAME=path/attack_results.json`` -> (name, results)."""
     name, sep, path_str = spec.partition("=")
     if not sep or not name:
-        raise ValueError(f"--attacks {spec!r}: expected NAME=path/to/attack_results.json "
-                         "(NAME: a camera of the caption table, e.g. privacy)")
+        raise ValueError(
+            f"--attacks {spec!r}: expected NAME=path/to/attack_results.json "
+            "(NAME: a camera of the caption table, e.g. privacy)"
+        )
     path = Path(path_str)
     if not path.is_file():
-        raise FileNotFoundError(f"--attacks {name}={path}: file not found (`evaluate.py attack "
-                                "--out DIR` writes DIR/attack_results.json)")
+        raise FileNotFoundError(
+            f"--attacks {name}={path}: file not found (`evaluate.py attack "
+            "--out DIR` writes DIR/attack_results.json)"
+        )
     try:
         return name, json.loads(path.read_text())
     except json.JSONDecodeError as err:
         raise ValueError(f"--attacks {name}={path}: not JSON ({err})") from err
 
 
-def tradeoff_report(captions_csv: str | Path, attack_specs: Sequence[str],
-                    out: str | Path) -> dict[str, Path]:
+def tradeoff_report(
+    captions_csv: str | Path, attack_specs: Sequence[str], out: str | Path
+) -> dict[str, Path]:
     """``evaluate.py tradeoff``: the caption table + ``NAME=attack_results.json`` per camera ->
     ``out/tradeoff.{csv,md,png}`` (the table's ``blind`` row, if any, is the utility floor)."""
     captions = read_caption_rows(captions_csv)

@@ -111,11 +111,13 @@ def train_attacker(
         raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
     out_dir = Path(out_dir)
     L.seed_everything(seed, workers=True, verbose=False)
-    train_ds, train_dl, val_dl = _loaders(PairDataset(train_captures, train_originals),
-                                          val_fraction, batch_size, seed)
+    train_ds, train_dl, val_dl = _loaders(
+        PairDataset(train_captures, train_originals), val_fraction, batch_size, seed
+    )
     model = ATTACKERS[kind](**hparams)
-    trainer, checkpoint, history = _trainer(out_dir, val_dl is not None, accelerator, epochs,
-                                            max_steps, len(train_dl))
+    trainer, checkpoint, history = _trainer(
+        out_dir, val_dl is not None, accelerator, epochs, max_steps, len(train_dl)
+    )
     last = out_dir / "checkpoints" / "last.ckpt"
     resume_from = str(last) if resume and last.is_file() else None
     if resume_from:
@@ -132,25 +134,42 @@ def train_attacker(
     seconds = time.perf_counter() - start
     chosen, best_epoch = _keep_best(model, checkpoint, last, trainer)
     export = out_dir / "generator.pt"
-    torch.save({"kind": kind, "hparams": dict(model.hparams),
-                "state_dict": model.generator.state_dict()}, export)
-    val_best = (float(checkpoint.best_model_score) if checkpoint.best_model_score is not None
-                else None)
+    torch.save(
+        {"kind": kind, "hparams": dict(model.hparams), "state_dict": model.generator.state_dict()},
+        export,
+    )
+    val_best = (
+        float(checkpoint.best_model_score) if checkpoint.best_model_score is not None else None
+    )
     converged = None if val_best is None or val_identity is None else val_best > val_identity
     if converged is False:
-        log.warning("%s attacker did not converge: best validation SSIM %.4f <= identity %.4f",
-                    kind, val_best, val_identity)
+        log.warning(
+            "%s attacker did not converge: best validation SSIM %.4f <= identity %.4f",
+            kind,
+            val_best,
+            val_identity,
+        )
     info = {
-        "kind": kind, "checkpoint": str(chosen), "last_checkpoint": str(last),
-        "generator": str(export), "log_dir": str(out_dir),
-        "epochs": int(trainer.current_epoch), "steps": int(trainer.global_step),
-        "train_pairs": len(train_ds), "val_pairs": len(val_dl.dataset) if val_dl else 0,
-        "seconds": seconds, "content_loss": model.content_note,
+        "kind": kind,
+        "checkpoint": str(chosen),
+        "last_checkpoint": str(last),
+        "generator": str(export),
+        "log_dir": str(out_dir),
+        "epochs": int(trainer.current_epoch),
+        "steps": int(trainer.global_step),
+        "train_pairs": len(train_ds),
+        "val_pairs": len(val_dl.dataset) if val_dl else 0,
+        "seconds": seconds,
+        "content_loss": model.content_note,
         "backbone": getattr(model.generator, "weights_note", "n/a"),
         "metrics": {k: float(v) for k, v in trainer.callback_metrics.items()},
-        "resumed_from": resume_from, "best_epoch": best_epoch,
-        "val_identity_ssim": val_identity, "val_start_ssim": val_start,
-        "val_best_ssim": val_best, "val_history": history.history, "converged": converged,
+        "resumed_from": resume_from,
+        "best_epoch": best_epoch,
+        "val_identity_ssim": val_identity,
+        "val_start_ssim": val_start,
+        "val_best_ssim": val_best,
+        "val_history": history.history,
+        "converged": converged,
         "val_last_ssim": history.history[-1] if history.history else None,
     }
     if kind == "wiener_unet":
@@ -168,37 +187,59 @@ def _loaders(
     train_ds = torch.utils.data.Subset(dataset, sorted(order[n_val:].tolist()))
     val_ds = torch.utils.data.Subset(dataset, sorted(order[:n_val].tolist())) if n_val else None
     gen = torch.Generator().manual_seed(seed)
-    train_dl = DataLoader(train_ds, batch_size=min(batch_size, len(train_ds)), shuffle=True,
-                          generator=gen, drop_last=len(train_ds) > batch_size)
+    train_dl = DataLoader(
+        train_ds,
+        batch_size=min(batch_size, len(train_ds)),
+        shuffle=True,
+        generator=gen,
+        drop_last=len(train_ds) > batch_size,
+    )
     val_dl = DataLoader(val_ds, batch_size=batch_size) if val_ds is not None else None
     return train_ds, train_dl, val_dl
 
 
-def _trainer(out_dir: Path, validate: bool, accelerator: str, epochs: int, max_steps: int,
-             train_batches: int) -> tuple[L.Trainer, Any, _ValHistory]:
+def _trainer(
+    out_dir: Path, validate: bool, accelerator: str, epochs: int, max_steps: int, train_batches: int
+) -> tuple[L.Trainer, Any, _ValHistory]:
     """Lightning trainer keeping ``best.ckpt`` (best val_ssim, when validating) and
     ``last.ckpt``, with the validation-history callback."""
     from lightning.pytorch.callbacks import ModelCheckpoint
 
     ckpt_dir = out_dir / "checkpoints"
-    checkpoint = (ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor="val_ssim",
-                                  mode="max", save_top_k=1, save_last=True,
-                                  enable_version_counter=False)
-                  if validate else
-                  ModelCheckpoint(dirpath=ckpt_dir, save_last=True, save_top_k=0,
-                                  enable_version_counter=False))
+    checkpoint = (
+        ModelCheckpoint(
+            dirpath=ckpt_dir,
+            filename="best",
+            monitor="val_ssim",
+            mode="max",
+            save_top_k=1,
+            save_last=True,
+            enable_version_counter=False,
+        )
+        if validate
+        else ModelCheckpoint(
+            dirpath=ckpt_dir, save_last=True, save_top_k=0, enable_version_counter=False
+        )
+    )
     history = _ValHistory()
     trainer = L.Trainer(
-        accelerator=accelerator, devices=1, max_epochs=epochs, max_steps=max_steps,
-        logger=_loggers(out_dir), callbacks=[checkpoint, history],
-        enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
+        accelerator=accelerator,
+        devices=1,
+        max_epochs=epochs,
+        max_steps=max_steps,
+        logger=_loggers(out_dir),
+        callbacks=[checkpoint, history],
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
         log_every_n_steps=max(1, min(10, train_batches)),
     )
     return trainer, checkpoint, history
 
 
-def _keep_best(model: _AttackerBase, checkpoint: Any, last: Path, trainer: L.Trainer
-               ) -> tuple[Path, int]:
+def _keep_best(
+    model: _AttackerBase, checkpoint: Any, last: Path, trainer: L.Trainer
+) -> tuple[Path, int]:
     """Load the best-validation weights into ``model`` (eval mode); returns (checkpoint used,
     its 1-based epoch)."""
     best = Path(checkpoint.best_model_path) if checkpoint.best_model_path else None
@@ -221,16 +262,19 @@ def load_attacker(path: str | Path, map_location: str = "cpu") -> torch.nn.Modul
 
     path = Path(path)
     if path.is_dir():
-        raise IsADirectoryError(f"attacker checkpoint {path} is a directory; pass best.ckpt or "
-                                "generator.pt")
+        raise IsADirectoryError(
+            f"attacker checkpoint {path} is a directory; pass best.ckpt or generator.pt"
+        )
     if not path.is_file():
         raise FileNotFoundError(f"attacker checkpoint {path} does not exist")
     if path.suffix == ".ckpt":
         ckpt = read_checkpoint(path, map_location)  # empty / truncated files named
         found = checkpoint_kind(ckpt)
         if found != "attacker":
-            raise ValueError(f"{path} is {describe_checkpoint_kind(found)}, not an attacker; "
-                             "pass the attacker's checkpoints/best.ckpt or generator.pt")
+            raise ValueError(
+                f"{path} is {describe_checkpoint_kind(found)}, not an attacker; "
+                "pass the attacker's checkpoints/best.ckpt or generator.pt"
+            )
         hp = dict(ckpt.get("hyper_parameters", {}))
         kind = ckpt.get("attacker_kind") or ("deblurgan" if "adv_lambda" in hp else "unet")
         hp.pop("backbone_weights", None)
@@ -243,14 +287,21 @@ def load_attacker(path: str | Path, map_location: str = "cpu") -> torch.nn.Modul
     try:
         blob = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # zip/pickle errors of truncated or foreign files
-        raise ValueError(f"cannot read attacker checkpoint {path} ({type(err).__name__}: {err}); "
-                         "the file is truncated or not an attacker export") from err
+        raise ValueError(
+            f"cannot read attacker checkpoint {path} ({type(err).__name__}: {err}); "
+            "the file is truncated or not an attacker export"
+        ) from err
     if not isinstance(blob, dict) or "kind" not in blob or blob["kind"] not in ATTACKERS:
-        what = describe_checkpoint_kind(checkpoint_kind(blob)) if isinstance(blob, dict) else (
-            "not a privcam checkpoint")
-        raise ValueError(f"{path} is {what}, not an attacker export (expected a dict with "
-                         f"'kind' in {list(ATTACKERS)} and 'state_dict'); pass a .ckpt or "
-                         "generator.pt")
+        what = (
+            describe_checkpoint_kind(checkpoint_kind(blob))
+            if isinstance(blob, dict)
+            else ("not a privcam checkpoint")
+        )
+        raise ValueError(
+            f"{path} is {what}, not an attacker export (expected a dict with "
+            f"'kind' in {list(ATTACKERS)} and 'state_dict'); pass a .ckpt or "
+            "generator.pt"
+        )
     hp = dict(blob["hparams"])
     hp.pop("backbone_weights", None)
     hp["vgg_weights"] = None
@@ -261,11 +312,15 @@ def load_attacker(path: str | Path, map_location: str = "cpu") -> torch.nn.Modul
 
 @torch.no_grad()
 def reconstruct(
-    generator: torch.nn.Module, captures: torch.Tensor, batch_size: int = 16,
+    generator: torch.nn.Module,
+    captures: torch.Tensor,
+    batch_size: int = 16,
     device: str | torch.device = "cpu",
 ) -> torch.Tensor:
     """Run a generator over (N, 3, H, W) captures in [0, 1]; returns (N, 3, H, W) on the CPU."""
     generator = generator.to(device).eval()
-    out = [generator(captures[s:s + batch_size].to(device)).clamp(0, 1).cpu()
-           for s in range(0, len(captures), batch_size)]
+    out = [
+        generator(captures[s : s + batch_size].to(device)).clamp(0, 1).cpu()
+        for s in range(0, len(captures), batch_size)
+    ]
     return torch.cat(out)

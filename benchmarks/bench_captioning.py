@@ -67,8 +67,10 @@ class CaptionerSteps:
             **(config or {}),
         }
         self.model = Captioner(CaptionerConfig(**cfg)).to(device).train()
-        self.run = self.model if compile_backend is None else torch.compile(
-            self.model, backend=compile_backend
+        self.run = (
+            self.model
+            if compile_backend is None
+            else torch.compile(self.model, backend=compile_backend)
         )
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=1e-4)
         n_caps, length = 5, 18  # <bos> + 16 words + <eos>

@@ -132,9 +132,7 @@ def measure_times(args: argparse.Namespace) -> dict:
     weights = torch.rand(3, args.psf, args.psf, device=device)
     steps = make_optics_steps(camera, args.batch, args.image, device)
     out: dict = {}
-    out["ours"] = {
-        f"{name}_s": _time(step, device, args.repeats) for name, step in steps.items()
-    }
+    out["ours"] = {f"{name}_s": _time(step, device, args.repeats) for name, step in steps.items()}
     if not args.no_baseline:
         base = BaselinePSF(lens).to(device)
 

@@ -523,9 +523,7 @@ def run_check(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = ArgumentParser(
-        description=__doc__.split("\n\n")[0], raw_description=True
-    )
+    p = ArgumentParser(description=__doc__.split("\n\n")[0], raw_description=True)
     p.add_argument("--device", default="cuda", help="cuda (default), cuda:N or cpu")
     p.add_argument("--tiny", action="store_true", help="tiny sizes (CPU CI: well under a minute)")
     p.add_argument(

@@ -36,8 +36,9 @@ class NonFiniteLossStop(L.Callback):
     """Stop training at the first non-finite loss, before its backward pass (so no NaN reaches
     the weights or a checkpoint), with a message naming the step and the non-finite terms."""
 
-    def on_before_backward(self, trainer: L.Trainer, pl_module: L.LightningModule,
-                           loss: torch.Tensor) -> None:
+    def on_before_backward(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, loss: torch.Tensor
+    ) -> None:
         if bool(torch.isfinite(loss.detach()).all()):
             return
         terms = non_finite_terms(trainer)

@@ -131,8 +131,10 @@ def load_captioner_weights(
     prefix = "captioner."
     weights = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
     if not weights:
-        raise ValueError(f"model.init_from: {path} holds no captioner weights (not a privcam "
-                         "training checkpoint)")
+        raise ValueError(
+            f"model.init_from: {path} holds no captioner weights (not a privcam "
+            "training checkpoint)"
+        )
     head = {k[len("label_head.") :]: v for k, v in state.items() if k.startswith("label_head.")}
     try:
         captioner.load_state_dict(weights)
@@ -145,4 +147,3 @@ def load_captioner_weights(
             f"{str(err).splitlines()[0]}"
         ) from err
     log.info("captioner initialised from %s", path)
-

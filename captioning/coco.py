@@ -47,7 +47,6 @@ class CaptionDataError(ValueError):
     """A caption/annotation file is missing fields or malformed (message names the file)."""
 
 
-
 @dataclass(frozen=True)
 class ImageRecord:
     """One image and its reference captions.
@@ -68,7 +67,6 @@ class ImageRecord:
 
     def info(self) -> dict[str, Any]:
         return dict(self.extra)
-
 
 
 def read_json(path: str | Path, what: str) -> Any:
@@ -122,16 +120,19 @@ def read_karpathy_split(
     records = []
     found: dict[str, int] = {}
     for i, entry in enumerate(data["images"]):
-        _require(entry, ["filename", "split", "sentences"], json_path, f"images[{i}]",
-                 _KARPATHY_EXPECTED)
+        _require(
+            entry, ["filename", "split", "sentences"], json_path, f"images[{i}]", _KARPATHY_EXPECTED
+        )
         found[str(entry["split"])] = found.get(str(entry["split"]), 0) + 1
         split = "train" if entry["split"] == "restval" else str(entry["split"])
         if wanted is not None and split not in wanted:
             continue
         sentences = entry["sentences"]
         if not isinstance(sentences, list) or not sentences:
-            raise CaptionDataError(f"{json_path}: images[{i}] ({entry['filename']}) has no "
-                                   f"sentences; expected {_KARPATHY_EXPECTED}")
+            raise CaptionDataError(
+                f"{json_path}: images[{i}] ({entry['filename']}) has no "
+                f"sentences; expected {_KARPATHY_EXPECTED}"
+            )
         captions = []
         for j, sent in enumerate(sentences):
             if isinstance(sent, dict) and "raw" in sent:
@@ -139,8 +140,10 @@ def read_karpathy_split(
             elif isinstance(sent, dict) and "tokens" in sent:
                 captions.append(" ".join(sent["tokens"]))
             else:
-                raise CaptionDataError(f"{json_path}: images[{i}].sentences[{j}] lacks 'raw'; "
-                                       f"expected {_KARPATHY_EXPECTED}")
+                raise CaptionDataError(
+                    f"{json_path}: images[{i}].sentences[{j}] lacks 'raw'; "
+                    f"expected {_KARPATHY_EXPECTED}"
+                )
         image_id = int(entry.get("cocoid", entry.get("imgid", i)))
         skip = {"filepath", "filename", "split", "sentences", "sentids", "imgid", "cocoid"}
         extra = tuple(sorted((k, v) for k, v in entry.items() if k not in skip))
@@ -151,11 +154,15 @@ def read_karpathy_split(
         logger.warning(
             "%s: %d image(s) have unknown split names %s and are in no split; valid split "
             "names: train, restval, val, test (fix the 'split' fields)",
-            json_path, sum(unknown.values()), unknown)
+            json_path,
+            sum(unknown.values()),
+            unknown,
+        )
     if wanted is not None and not records:
         raise CaptionDataError(
             f"{json_path}: no images in split(s) {sorted(wanted)}; split names found: "
-            f"{dict(sorted(found.items())) or 'none'} (valid: train, restval, val, test)")
+            f"{dict(sorted(found.items())) or 'none'} (valid: train, restval, val, test)"
+        )
     return records
 
 
@@ -175,8 +182,9 @@ def read_coco_captions(
     json_path, image_dir = Path(json_path), Path(image_dir)
     data = read_json(json_path, _COCO_EXPECTED)
     if not isinstance(data, dict):
-        raise CaptionDataError(f"{json_path}: top level is not an object; "
-                               f"expected {_COCO_EXPECTED}")
+        raise CaptionDataError(
+            f"{json_path}: top level is not an object; expected {_COCO_EXPECTED}"
+        )
     for key in ("images", "annotations"):
         if not isinstance(data.get(key), list):
             raise CaptionDataError(f"{json_path}: no '{key}' list; expected {_COCO_EXPECTED}")
@@ -186,8 +194,10 @@ def read_coco_captions(
     for i, ann in enumerate(data["annotations"]):
         _require(ann, ["image_id", "caption"], json_path, f"annotations[{i}]", _COCO_EXPECTED)
         if ann["image_id"] not in ids:
-            raise CaptionDataError(f"{json_path}: annotations[{i}] refers to image_id "
-                                   f"{ann['image_id']} which is not in 'images'")
+            raise CaptionDataError(
+                f"{json_path}: annotations[{i}] refers to image_id "
+                f"{ann['image_id']} which is not in 'images'"
+            )
         ann.setdefault("id", i)
     coco = COCO()
     coco.dataset = data
@@ -203,8 +213,9 @@ def read_coco_captions(
         captions = tuple(str(a["caption"]) for a in sorted(anns, key=lambda a: a["id"]))
         skip = {"id", "file_name"}
         extra = tuple(sorted((k, v) for k, v in img.items() if k not in skip))
-        records.append(ImageRecord(int(image_id), image_dir / img["file_name"], split,
-                                   captions, extra))
+        records.append(
+            ImageRecord(int(image_id), image_dir / img["file_name"], split, captions, extra)
+        )
     return records
 
 
@@ -221,8 +232,10 @@ def load_records(root: str | Path, split: str, fmt: str = "auto") -> list[ImageR
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     if not root.is_dir():
-        raise FileNotFoundError(f"data root {root} is not a folder (expected {KARPATHY_FILE} "
-                                "and/or annotations/captions_{train,val}2014.json inside)")
+        raise FileNotFoundError(
+            f"data root {root} is not a folder (expected {KARPATHY_FILE} "
+            "and/or annotations/captions_{train,val}2014.json inside)"
+        )
     karpathy = root / KARPATHY_FILE
     if fmt not in ("auto", "karpathy", "coco"):
         raise ValueError(f"fmt must be 'auto', 'karpathy' or 'coco', got {fmt!r}")
@@ -230,12 +243,16 @@ def load_records(root: str | Path, split: str, fmt: str = "auto") -> list[ImageR
         records = read_karpathy_split(karpathy, root, splits=[split])
     else:
         if split == "test":
-            raise FileNotFoundError(f"{karpathy}: not found; the test split needs the Karpathy "
-                                    "split file (COCO caption files only give train and val)")
+            raise FileNotFoundError(
+                f"{karpathy}: not found; the test split needs the Karpathy "
+                "split file (COCO caption files only give train and val)"
+            )
         ann = root / "annotations" / f"captions_{split}2014.json"
         if not ann.exists() and fmt == "auto":
-            raise FileNotFoundError(f"{root}: neither {KARPATHY_FILE} nor {ann} exists; expected "
-                                    "a Karpathy split file or COCO caption files")
+            raise FileNotFoundError(
+                f"{root}: neither {KARPATHY_FILE} nor {ann} exists; expected "
+                "a Karpathy split file or COCO caption files"
+            )
         image_dir = root / f"{split}2014"
         if not image_dir.is_dir():
             image_dir = root / "images"
@@ -243,5 +260,3 @@ def load_records(root: str | Path, split: str, fmt: str = "auto") -> list[ImageR
     if not records:
         raise CaptionDataError(f"{root}: split {split!r} is empty")
     return records
-
-

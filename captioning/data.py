@@ -91,16 +91,24 @@ class CaptionBatch:
     image_ids: torch.Tensor
 
     def to(self, device: torch.device | str, non_blocking: bool = False) -> CaptionBatch:
-        return CaptionBatch(*(t.to(device, non_blocking=non_blocking) for t in (
-            self.images, self.captions, self.caption_to_image, self.image_ids)))
+        return CaptionBatch(
+            *(
+                t.to(device, non_blocking=non_blocking)
+                for t in (self.images, self.captions, self.caption_to_image, self.image_ids)
+            )
+        )
 
     def float_images(self) -> torch.Tensor:
         """``(B, 3, H, W)`` float32 in [0, 1]."""
         return self.images.float().div_(255.0)
 
     def pin_memory(self) -> CaptionBatch:
-        return CaptionBatch(*(t.pin_memory() for t in (
-            self.images, self.captions, self.caption_to_image, self.image_ids)))
+        return CaptionBatch(
+            *(
+                t.pin_memory()
+                for t in (self.images, self.captions, self.caption_to_image, self.image_ids)
+            )
+        )
 
 
 class CaptionDataset(Dataset):
@@ -157,31 +165,51 @@ class CaptionDataset(Dataset):
     ) -> CaptionDataset:
         """Open ``<prepared_dir>/<split>_images.npy`` (memory-mapped) and its index json."""
         prepared_dir = Path(prepared_dir)
-        index = read_json(prepared_dir / f"{split}_index.json",
-                          "an index written by `python -m captioning.data prepare`")
+        index = read_json(
+            prepared_dir / f"{split}_index.json",
+            "an index written by `python -m captioning.data prepare`",
+        )
         array_path = prepared_dir / f"{split}_images.npy"
         if not array_path.is_file():
-            raise FileNotFoundError(f"{array_path}: not found; run `python -m captioning.data "
-                                    f"prepare` first")
+            raise FileNotFoundError(
+                f"{array_path}: not found; run `python -m captioning.data prepare` first"
+            )
         try:
             images = np.load(array_path, mmap_mode="r")
         except (OSError, ValueError) as err:
-            raise CaptionDataError(f"{array_path}: unreadable prepared array ({err}); delete it "
-                                   "and run `python -m captioning.data prepare` again") from err
+            raise CaptionDataError(
+                f"{array_path}: unreadable prepared array ({err}); delete it "
+                "and run `python -m captioning.data prepare` again"
+            ) from err
         size = int(index["size"])
         if images.shape != (len(index["images"]), 3, size, size):
             raise CaptionDataError(
                 f"{array_path} holds {images.shape} but its index lists {len(index['images'])} "
                 f"images of {size}²; the split was not prepared completely: run "
-                "`python -m captioning.data prepare --force` (or delete the folder)")
+                "`python -m captioning.data prepare --force` (or delete the folder)"
+            )
         records = [
-            ImageRecord(int(e["image_id"]), Path(e["file"]), split, tuple(e["captions"]),
-                        tuple(sorted((k, v) for k, v in e.items()
-                                     if k not in ("image_id", "file", "captions"))))
+            ImageRecord(
+                int(e["image_id"]),
+                Path(e["file"]),
+                split,
+                tuple(e["captions"]),
+                tuple(
+                    sorted(
+                        (k, v) for k, v in e.items() if k not in ("image_id", "file", "captions")
+                    )
+                ),
+            )
             for e in index["images"]
         ]
-        return cls(records, vocab, images=images, image_size=int(index["size"]),
-                   captions_per_image=captions_per_image, seed=seed)
+        return cls(
+            records,
+            vocab,
+            images=images,
+            image_size=int(index["size"]),
+            captions_per_image=captions_per_image,
+            seed=seed,
+        )
 
     def __len__(self) -> int:
         return len(self.records)
@@ -201,8 +229,9 @@ class CaptionDataset(Dataset):
             if self.on_corrupt == "fail":
                 raise
             self.num_skipped += 1
-            logger.warning("skipping corrupt image %s (%d skipped so far)", rec.path.name,
-                           self.num_skipped)
+            logger.warning(
+                "skipping corrupt image %s (%d skipped so far)", rec.path.name, self.num_skipped
+            )
             return None
         return torch.from_numpy(img).permute(2, 0, 1).contiguous()
 
@@ -238,19 +267,26 @@ def collate_captions(
 # CLI
 # --------------------------------------------------------------------------------------------
 def _main(argv: list[str]) -> int:
-    parser = ArgumentParser(prog="python -m captioning.data", description=__doc__,
-                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(
+        prog="python -m captioning.data",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     prep = sub.add_parser("prepare", help="write resized uint8 arrays per split")
     prep.add_argument("--root", required=True, help="data root (Karpathy and/or COCO files)")
-    prep.add_argument("--size", type=positive_int, default=256,
-                      help="square image size in pixels (>= 8)")
+    prep.add_argument(
+        "--size", type=positive_int, default=256, help="square image size in pixels (>= 8)"
+    )
     prep.add_argument("--out", default=None, help="output folder (default <root>/prepared_<size>)")
     prep.add_argument("--splits", nargs="+", default=list(SPLITS), choices=SPLITS)
     prep.add_argument("--format", default="auto", choices=["auto", "karpathy", "coco"])
     prep.add_argument("--on-corrupt", default="skip", choices=["skip", "fail"])
-    prep.add_argument("--force", action="store_true",
-                      help="rebuild splits that are already prepared and up to date")
+    prep.add_argument(
+        "--force",
+        action="store_true",
+        help="rebuild splits that are already prepared and up to date",
+    )
     args = parser.parse_args(argv)
     if args.size < 8:  # positive_int checks >= 1; the smallest image the camera models is 8
         parser.error(f"argument --size: must be >= 8 pixels, got {args.size}")

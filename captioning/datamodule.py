@@ -175,8 +175,11 @@ class CaptionDataModule(L.LightningDataModule):
         # 8 workers on 2 cores cost ~30 % more CPU per image than 2)
         workers = min(self.hparams.num_workers, available_cpus())
         if workers < self.hparams.num_workers and train:
-            log.info("data.num_workers=%d capped at the %d CPUs this process may use",
-                     self.hparams.num_workers, workers)
+            log.info(
+                "data.num_workers=%d capped at the %d CPUs this process may use",
+                self.hparams.num_workers,
+                workers,
+            )
         return torch.utils.data.DataLoader(
             self._dataset(split),
             batch_size=self.hparams.batch_size if train else self.hparams.eval_batch_size,

@@ -86,8 +86,9 @@ def caption_loss(logits: torch.Tensor, targets: torch.Tensor, pad_id: int = 0) -
         logits: ``(N, T, V)``.
         targets: ``(N, T)`` token ids.
     """
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1),
-                           ignore_index=pad_id)
+    return F.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1), ignore_index=pad_id
+    )
 
 
 class TopDownDecoder(nn.Module):
@@ -185,14 +186,15 @@ class TopDownDecoder(nn.Module):
             projected = projected.index_select(0, caption_to_image)
             mean = mean.index_select(0, caption_to_image)
         elif features.shape[0] != captions.shape[0]:
-            raise ValueError(f"{captions.shape[0]} captions for {features.shape[0]} images: "
-                             "pass caption_to_image")
+            raise ValueError(
+                f"{captions.shape[0]} captions for {features.shape[0]} images: "
+                "pass caption_to_image"
+            )
         n, steps = captions.shape[0], captions.shape[1] - 1
         state = self.init_state(n, features)
         logits, alphas = [], []
         for t in range(steps):
-            step_logits, alpha, state = self.step(captions[:, t], state, features, projected,
-                                                  mean)
+            step_logits, alpha, state = self.step(captions[:, t], state, features, projected, mean)
             logits.append(step_logits)
             alphas.append(alpha)
         return torch.stack(logits, dim=1), torch.stack(alphas, dim=1)

@@ -45,8 +45,9 @@ def _banned_mask(vocab_size: int, banned: Sequence[int], device: torch.device) -
     return mask
 
 
-def _finish(tokens: torch.Tensor, scores: torch.Tensor, eos_id: int, pad_id: int,
-            vocab: Vocabulary | None) -> DecodeOutput:
+def _finish(
+    tokens: torch.Tensor, scores: torch.Tensor, eos_id: int, pad_id: int, vocab: Vocabulary | None
+) -> DecodeOutput:
     is_eos = tokens == eos_id
     has_eos = is_eos.any(dim=1)
     first_eos = torch.where(has_eos, is_eos.float().argmax(dim=1), tokens.shape[1] - 1)
@@ -155,8 +156,9 @@ def beam_search(
         beam_idx, word = flat_idx // v, flat_idx % v
         rows = (beam_idx + offsets).view(-1)
         state = tuple(s.index_select(0, rows) for s in state)
-        seqs = torch.cat([seqs.gather(1, beam_idx.unsqueeze(-1).expand(-1, -1, t)),
-                          word.unsqueeze(-1)], dim=-1)
+        seqs = torch.cat(
+            [seqs.gather(1, beam_idx.unsqueeze(-1).expand(-1, -1, t)), word.unsqueeze(-1)], dim=-1
+        )
         finished = finished.gather(1, beam_idx) | (word == eos_id)
         tokens = word.view(-1)
         if length_normalize:

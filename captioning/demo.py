@@ -232,11 +232,16 @@ def _demo_tradeoff(out: Path) -> list[str]:
     """The privacy–utility frontier of the attacked cameras (``attacks.tradeoff``)."""
     from attacks.tradeoff import tradeoff_report
 
-    specs = [f"{p.parent.name.removeprefix('attacks_')}={p}"
-             for p in sorted(out.glob("attacks_*/attack_results.json"))]
+    specs = [
+        f"{p.parent.name.removeprefix('attacks_')}={p}"
+        for p in sorted(out.glob("attacks_*/attack_results.json"))
+    ]
     if not specs:
         return []
     paths = tradeoff_report(out / "comparison.csv", specs, out)
-    table = paths["md"].read_text().replace("# Privacy–utility trade-off", "## Privacy–utility "
-                                            "trade-off", 1)
+    table = (
+        paths["md"]
+        .read_text()
+        .replace("# Privacy–utility trade-off", "## Privacy–utility trade-off", 1)
+    )
     return [table, "", f"![privacy–utility trade-off]({paths['png'].name})", ""]

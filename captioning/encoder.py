@@ -69,8 +69,9 @@ class ResNetEncoder(nn.Module):
     ) -> None:
         super().__init__()
         if trainable_from is not None and trainable_from not in STAGES:
-            raise ValueError(f"trainable_from must be one of {STAGES} or None, "
-                             f"got {trainable_from!r}")
+            raise ValueError(
+                f"trainable_from must be one of {STAGES} or None, got {trainable_from!r}"
+            )
         if grid_size is not None and grid_size < 1:
             raise ValueError(f"grid_size must be >= 1 or None, got {grid_size}")
         net = build_resnet(arch, weights)
@@ -81,10 +82,8 @@ class ResNetEncoder(nn.Module):
         self.layer1, self.layer2 = net.layer1, net.layer2
         self.layer3, self.layer4 = net.layer3, net.layer4
         self.out_channels: int = net.fc.in_features
-        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1),
-                             persistent=False)
-        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1),
-                             persistent=False)
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
         self.trainable_from = trainable_from
         self._frozen: list[nn.Module] = []
         stages = [self.stem, self.layer1, self.layer2, self.layer3, self.layer4]

@@ -20,7 +20,6 @@ class CorruptImageError(OSError):
     """An image file cannot be decoded (message names the file)."""
 
 
-
 def load_image(path: str | Path, size: int | None = None) -> np.ndarray:
     """Decode an image file to uint8 ``(H, W, 3)`` RGB, optionally resized to ``size x size``.
 
@@ -42,7 +41,8 @@ def load_image(path: str | Path, size: int | None = None) -> np.ndarray:
     except Image.DecompressionBombError as err:
         raise CorruptImageError(
             f"image {path.name} ({path}) is too large to decode safely ({err}); skip it or "
-            "raise PIL.Image.MAX_IMAGE_PIXELS if you trust the file") from err
+            "raise PIL.Image.MAX_IMAGE_PIXELS if you trust the file"
+        ) from err
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
         raise CorruptImageError(f"cannot decode image {path.name} ({path}): {err}") from err
 
@@ -70,4 +70,3 @@ def to_rgb8(im: Image.Image, name: str = "image") -> Image.Image:
         grey = np.clip(np.nan_to_num(arr * scale) + 0.5, 0, 255).astype(np.uint8)
         return Image.fromarray(grey, mode="L").convert("RGB")
     return im.convert("RGB")
-

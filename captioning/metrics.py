@@ -90,14 +90,22 @@ def ptb_tokenize(captions: Mapping[int, Sequence[str]]) -> dict[int, list[str]]:
         f.write("\n".join(lines))
         tmp = f.name
     try:
-        cmd = ["java", "-cp", str(jar), "edu.stanford.nlp.process.PTBTokenizer",
-               "-preserveLines", "-lowerCase", tmp]
+        cmd = [
+            "java",
+            "-cp",
+            str(jar),
+            "edu.stanford.nlp.process.PTBTokenizer",
+            "-preserveLines",
+            "-lowerCase",
+            tmp,
+        ]
         proc = subprocess.run(cmd, capture_output=True, check=False)
     finally:
         os.remove(tmp)
     if proc.returncode != 0:
-        raise RuntimeError(f"PTBTokenizer failed ({' '.join(cmd)}): "
-                           f"{proc.stderr.decode(errors='replace')[-500:]}")
+        raise RuntimeError(
+            f"PTBTokenizer failed ({' '.join(cmd)}): {proc.stderr.decode(errors='replace')[-500:]}"
+        )
     out_lines = proc.stdout.decode("utf-8").split("\n")
     result: dict[int, list[str]] = {k: [] for k in captions}
     for key, line in zip(keys, out_lines, strict=False):
@@ -110,8 +118,7 @@ def _python_tokenize(captions: Mapping[int, Sequence[str]]) -> dict[int, list[st
     return {k: [" ".join(tokenize(c)) for c in caps] for k, caps in captions.items()}
 
 
-def _check_inputs(references: Mapping[int, Sequence[str]],
-                  candidates: Mapping[int, str]) -> None:
+def _check_inputs(references: Mapping[int, Sequence[str]], candidates: Mapping[int, str]) -> None:
     missing = [k for k in candidates if k not in references]
     if missing:
         raise KeyError(f"no references for candidate image ids {missing[:10]}")
@@ -153,11 +160,15 @@ def score_captions(
     _check_inputs(references, candidates)
     has_java = java_available()
     if tokenizer == "ptb" and not has_java:
-        raise RuntimeError("tokenizer='ptb' needs Java (not found on PATH); install a JRE "
-                           "or use tokenizer='python'")
+        raise RuntimeError(
+            "tokenizer='ptb' needs Java (not found on PATH); install a JRE "
+            "or use tokenizer='python'"
+        )
     if not has_java and ("METEOR" in metrics or "SPICE" in metrics or tokenizer == "auto"):
-        logger.warning("Java not found on PATH: METEOR and SPICE are unavailable (reported as "
-                       "None) and captions are tokenised with the Python PTB tokenizer")
+        logger.warning(
+            "Java not found on PATH: METEOR and SPICE are unavailable (reported as "
+            "None) and captions are tokenised with the Python PTB tokenizer"
+        )
     use_ptb = tokenizer == "ptb" or (tokenizer == "auto" and has_java)
     ids = list(candidates)
     refs = {k: list(references[k]) for k in ids}
@@ -183,8 +194,11 @@ def score_captions(
 
             results["SPICE"] = float(Spice().compute_score(gts, res)[0])
         else:
-            logger.info("SPICE skipped: its Stanford CoreNLP 3.6.0 jars are not in %s "
-                        "(it cannot download them offline)", _evalcap_dir() / "spice" / "lib")
+            logger.info(
+                "SPICE skipped: its Stanford CoreNLP 3.6.0 jars are not in %s "
+                "(it cannot download them offline)",
+                _evalcap_dir() / "spice" / "lib",
+            )
             results["SPICE"] = None
     return {m: results[m] for m in metrics}
 
@@ -201,8 +215,9 @@ def _meteor(gts: dict[int, list[str]], res: dict[int, list[str]]) -> float:
         scorer.meteor_p.wait()
 
 
-def fast_scores(references: Mapping[int, Sequence[str]],
-                candidates: Mapping[int, str]) -> dict[str, float]:
+def fast_scores(
+    references: Mapping[int, Sequence[str]], candidates: Mapping[int, str]
+) -> dict[str, float]:
     """BLEU-4 and CIDEr-D with the Python tokenizer (no Java): per-epoch validation."""
     scores = score_captions(references, candidates, ("BLEU-4", "CIDEr-D"), tokenizer="python")
     return {k: float(v) for k, v in scores.items() if v is not None}
@@ -212,8 +227,7 @@ def save_results(path: str | Path, candidates: Mapping[int, str]) -> None:
     """Write COCO results format ``[{"image_id": int, "caption": str}]``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps([{"image_id": int(k), "caption": v}
-                                for k, v in candidates.items()]))
+    path.write_text(json.dumps([{"image_id": int(k), "caption": v} for k, v in candidates.items()]))
 
 
 def load_results(path: str | Path) -> dict[int, str]:
@@ -225,8 +239,9 @@ def load_results(path: str | Path) -> dict[int, str]:
         data = json.loads(path.read_text())
         return {int(e["image_id"]): str(e["caption"]) for e in data}
     except (json.JSONDecodeError, KeyError, TypeError) as err:
-        raise ValueError(f"{path}: expected COCO results [{{'image_id', 'caption'}}] "
-                         f"({err})") from err
+        raise ValueError(
+            f"{path}: expected COCO results [{{'image_id', 'caption'}}] ({err})"
+        ) from err
 
 
 def save_metrics(path: str | Path, metrics: Mapping[str, float | None], **info: object) -> None:

@@ -41,8 +41,9 @@ class CaptionerConfig:
         known = {f.name for f in fields(cls)}
         unknown = set(data) - known
         if unknown:
-            raise ValueError(f"unknown CaptionerConfig fields {sorted(unknown)}; "
-                             f"known: {sorted(known)}")
+            raise ValueError(
+                f"unknown CaptionerConfig fields {sorted(unknown)}; known: {sorted(known)}"
+            )
         return cls(**data)
 
 
@@ -57,15 +58,26 @@ class Captioner(nn.Module):
     def __init__(self, config: CaptionerConfig, vocab: Vocabulary | None = None) -> None:
         super().__init__()
         if vocab is not None and len(vocab) != config.vocab_size:
-            raise ValueError(f"vocabulary has {len(vocab)} words but config.vocab_size is "
-                             f"{config.vocab_size}")
+            raise ValueError(
+                f"vocabulary has {len(vocab)} words but config.vocab_size is {config.vocab_size}"
+            )
         self.config = config
         self.vocab = vocab
-        self.encoder = ResNetEncoder(config.backbone, config.weights, config.grid_size,
-                                     config.trainable_from, config.channels_last)
-        self.decoder = TopDownDecoder(config.vocab_size, self.encoder.out_channels,
-                                      config.embed_dim, config.hidden_dim, config.attention_dim,
-                                      config.dropout)
+        self.encoder = ResNetEncoder(
+            config.backbone,
+            config.weights,
+            config.grid_size,
+            config.trainable_from,
+            config.channels_last,
+        )
+        self.decoder = TopDownDecoder(
+            config.vocab_size,
+            self.encoder.out_channels,
+            config.embed_dim,
+            config.hidden_dim,
+            config.attention_dim,
+            config.dropout,
+        )
 
     def encode(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(B, 3, H, W)`` in [0, 1] -> grid ``(B, R, C)``, mean ``(B, C)``."""
@@ -106,54 +118,84 @@ class Captioner(nn.Module):
         self.eval()
         try:
             grid, mean = self.encode(images)
-            ids = {"bos_id": Vocabulary.bos_id, "eos_id": Vocabulary.eos_id,
-                   "pad_id": Vocabulary.pad_id}
+            ids = {
+                "bos_id": Vocabulary.bos_id,
+                "eos_id": Vocabulary.eos_id,
+                "pad_id": Vocabulary.pad_id,
+            }
             if beam_size == 1:
                 return greedy_decode(self.decoder, grid, mean, max_len, vocab=self.vocab, **ids)
-            return beam_search(self.decoder, grid, mean, beam_size, max_len,
-                               length_normalize=length_normalize, vocab=self.vocab, **ids)
+            return beam_search(
+                self.decoder,
+                grid,
+                mean,
+                beam_size,
+                max_len,
+                length_normalize=length_normalize,
+                vocab=self.vocab,
+                **ids,
+            )
         finally:
             self.train(was_training)
 
 
-def save_checkpoint(path: str | Path, model: Captioner, vocab: Vocabulary,
-                    **extra: Any) -> None:
+def save_checkpoint(path: str | Path, model: Captioner, vocab: Vocabulary, **extra: Any) -> None:
     """Write ``{"model_config", "state_dict", "vocab", **extra}`` with ``torch.save``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"model_config": asdict(model.config), "state_dict": model.state_dict(),
-                "vocab": vocab.to_dict(), **extra}, path)
+    torch.save(
+        {
+            "model_config": asdict(model.config),
+            "state_dict": model.state_dict(),
+            "vocab": vocab.to_dict(),
+            **extra,
+        },
+        path,
+    )
 
 
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu"
-                    ) -> tuple[Captioner, Vocabulary]:
+def load_checkpoint(
+    path: str | Path, map_location: str | torch.device = "cpu"
+) -> tuple[Captioner, Vocabulary]:
     """Rebuild a :class:`Captioner` (eval mode) and its vocabulary from a checkpoint file."""
     path = Path(path)
     if path.is_dir():
         raise IsADirectoryError(f"checkpoint {path} is a directory; pass the captioner.pt file")
     if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} not found; write one with save_checkpoint "
-                                "(training runs write …/checkpoints/best.ckpt: "
-                                "captioning.checkpoints.load_model reads those)")
+        raise FileNotFoundError(
+            f"checkpoint {path} not found; write one with save_checkpoint "
+            "(training runs write …/checkpoints/best.ckpt: "
+            "captioning.checkpoints.load_model reads those)"
+        )
     if path.stat().st_size == 0:
-        raise ValueError(f"checkpoint {path} is empty (0 bytes): the run that wrote it was "
-                         "interrupted; retrain or use another checkpoint")
+        raise ValueError(
+            f"checkpoint {path} is empty (0 bytes): the run that wrote it was "
+            "interrupted; retrain or use another checkpoint"
+        )
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # zip/pickle errors of truncated or foreign files
-        raise ValueError(f"cannot read checkpoint {path} ({type(err).__name__}: {err}); the file "
-                         "is truncated, not a PyTorch checkpoint or not a captioner") from err
+        raise ValueError(
+            f"cannot read checkpoint {path} ({type(err).__name__}: {err}); the file "
+            "is truncated, not a PyTorch checkpoint or not a captioner"
+        ) from err
     if not isinstance(ckpt, dict):
-        raise ValueError(f"{path} is not a captioner checkpoint (it holds a "
-                         f"{type(ckpt).__name__}, expected a dict)")
+        raise ValueError(
+            f"{path} is not a captioner checkpoint (it holds a "
+            f"{type(ckpt).__name__}, expected a dict)"
+        )
     if ("kind" in ckpt and "hparams" in ckpt) or "camera_config" in ckpt:
         what = "an attacker checkpoint" if "kind" in ckpt else "a camera file"
-        raise ValueError(f"{path} is {what}, not a captioner; pass a captioner checkpoint "
-                         "(captioner.pt) or an end-to-end training checkpoint (best.ckpt)")
+        raise ValueError(
+            f"{path} is {what}, not a captioner; pass a captioner checkpoint "
+            "(captioner.pt) or an end-to-end training checkpoint (best.ckpt)"
+        )
     missing = [k for k in ("model_config", "state_dict", "vocab") if k not in ckpt]
     if missing:
-        raise ValueError(f"checkpoint {path} lacks {missing}; expected a captioner checkpoint "
-                         '{"model_config", "state_dict", "vocab"}')
+        raise ValueError(
+            f"checkpoint {path} lacks {missing}; expected a captioner checkpoint "
+            '{"model_config", "state_dict", "vocab"}'
+        )
     vocab = Vocabulary.from_dict(ckpt["vocab"])
     config = CaptionerConfig.from_dict(dict(ckpt["model_config"], weights=None))
     model = Captioner(config, vocab)

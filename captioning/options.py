@@ -40,8 +40,9 @@ def check_options(options: Mapping[str, Any]) -> None:
             f"model.attack_ks must be a non-empty list of noise-to-signal ratios > 0, got {ks!r}"
         )
     if options["scheduler"] not in DECAYS:
-        raise ValueError(f"model.scheduler must be 'cosine' or 'constant', got "
-                         f"{options['scheduler']!r}")
+        raise ValueError(
+            f"model.scheduler must be 'cosine' or 'constant', got {options['scheduler']!r}"
+        )
     if options["vocab_size"] < 5:
         raise ValueError(
             f"model.vocab_size={options['vocab_size']}: it is linked from the data module's "
@@ -53,5 +54,7 @@ def check_options(options: Mapping[str, Any]) -> None:
             f"model.adversary must be one of {list(ADVERSARIES)}, got {options['adversary']!r}"
         )
     if options["adversary"] == "none" and options["w_adversary"] > 0:
-        raise ValueError("model.w_adversary > 0 needs an attacker: set model.adversary to one of "
-                         f"{list(ADVERSARIES[1:])}")
+        raise ValueError(
+            "model.w_adversary > 0 needs an attacker: set model.adversary to one of "
+            f"{list(ADVERSARIES[1:])}"
+        )

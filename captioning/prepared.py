@@ -45,8 +45,9 @@ def records_fingerprint(records: Sequence[ImageRecord], size: int) -> dict[str, 
         except OSError:
             stamp = "missing"
         images.update(json.dumps([r.image_id, str(r.path), stamp]).encode())
-        captions.update(json.dumps([r.image_id, list(r.captions), list(r.extra)],
-                                   default=str).encode())
+        captions.update(
+            json.dumps([r.image_id, list(r.captions), list(r.extra)], default=str).encode()
+        )
     return {"images": images.hexdigest(), "captions": captions.hexdigest()}
 
 
@@ -74,8 +75,7 @@ def prepared_state(
     built = index.get("fingerprint") if isinstance(index, dict) else None
     if not isinstance(built, dict):
         return "stale", "index written without a fingerprint (older privcam)"
-    if int(index.get("size", -1)) != size or tuple(shape) != (len(index["images"]), 3, size,
-                                                            size):
+    if int(index.get("size", -1)) != size or tuple(shape) != (len(index["images"]), 3, size, size):
         return "stale", f"array {tuple(shape)} does not match its index or size {size}"
     now = records_fingerprint(records, size)
     if built.get("images") != now["images"]:
@@ -94,14 +94,18 @@ def _write_json_atomic(path: Path, payload: Any) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def _index(split: str, size: int, kept: Sequence[ImageRecord], skipped: list[str],
-           fingerprint: dict[str, str]) -> dict[str, Any]:
+def _index(
+    split: str,
+    size: int,
+    kept: Sequence[ImageRecord],
+    skipped: list[str],
+    fingerprint: dict[str, str],
+) -> dict[str, Any]:
     return {
         "split": split,
         "size": size,
         "images": [
-            {"image_id": r.image_id, "file": str(r.path), "captions": list(r.captions),
-             **r.info()}
+            {"image_id": r.image_id, "file": str(r.path), "captions": list(r.captions), **r.info()}
             for r in kept
         ],
         "skipped": skipped,
@@ -123,8 +127,7 @@ def ensure_prepared(
     is rebuilt; when only captions changed the index alone is rewritten.
     """
     out_dir = Path(out_dir)
-    state, reason = ("stale", "--force") if force else prepared_state(records, out_dir, split,
-                                                                       size)
+    state, reason = ("stale", "--force") if force else prepared_state(records, out_dir, split, size)
     index_path = _paths(out_dir, split)[1]
     if state == "current":
         return index_path
@@ -133,12 +136,15 @@ def ensure_prepared(
         by_key = {(r.image_id, str(r.path)): r for r in records}
         kept = [by_key[(int(e["image_id"]), e["file"])] for e in old["images"]]
         logger.warning("%s: %s; rewriting %s", out_dir, reason, index_path.name)
-        _write_json_atomic(index_path, _index(split, size, kept, old.get("skipped", []),
-                                              records_fingerprint(records, size)))
+        _write_json_atomic(
+            index_path,
+            _index(split, size, kept, old.get("skipped", []), records_fingerprint(records, size)),
+        )
         return index_path
     if index_path.exists():
-        logger.warning("%s: prepared %s split is out of date (%s); rebuilding it", out_dir,
-                       split, reason)
+        logger.warning(
+            "%s: prepared %s split is out of date (%s); rebuilding it", out_dir, split, reason
+        )
     return prepare_split(records, out_dir, split, size, on_corrupt)
 
 
@@ -174,8 +180,9 @@ def prepare_split(
     fingerprint = records_fingerprint(records, size)
     start = time.perf_counter()
     try:
-        arr = np.lib.format.open_memmap(tmp_path, mode="w+", dtype=np.uint8,
-                                        shape=(len(records), 3, size, size))
+        arr = np.lib.format.open_memmap(
+            tmp_path, mode="w+", dtype=np.uint8, shape=(len(records), 3, size, size)
+        )
         kept, skipped = [], []
         for rec in records:
             try:
@@ -193,8 +200,9 @@ def prepare_split(
         if len(kept) == len(records):
             final_tmp = tmp_path
         else:
-            final = np.lib.format.open_memmap(final_tmp, mode="w+", dtype=np.uint8,
-                                              shape=(len(kept), 3, size, size))
+            final = np.lib.format.open_memmap(
+                final_tmp, mode="w+", dtype=np.uint8, shape=(len(kept), 3, size, size)
+            )
             src = np.load(tmp_path, mmap_mode="r")
             final[:] = src[: len(kept)]
             final.flush()
@@ -206,12 +214,20 @@ def prepare_split(
         tmp_path.unlink(missing_ok=True)
         final_tmp.unlink(missing_ok=True)
     if skipped:
-        logger.warning("%s: skipped %d corrupt or missing image(s) of %d: %s", split,
-                       len(skipped), len(records), ", ".join(skipped[:10])
-                       + (" ..." if len(skipped) > 10 else ""))
+        logger.warning(
+            "%s: skipped %d corrupt or missing image(s) of %d: %s",
+            split,
+            len(skipped),
+            len(records),
+            ", ".join(skipped[:10]) + (" ..." if len(skipped) > 10 else ""),
+        )
     seconds = time.perf_counter() - start
-    logger.info("%s: %d images prepared at %d² in %.1f s (%.0f images/s)", split, len(records),
-                size, seconds, len(records) / max(seconds, 1e-9))
+    logger.info(
+        "%s: %d images prepared at %d² in %.1f s (%.0f images/s)",
+        split,
+        len(records),
+        size,
+        seconds,
+        len(records) / max(seconds, 1e-9),
+    )
     return index_path
-
-

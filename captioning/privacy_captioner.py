@@ -50,6 +50,7 @@ __all__ = ["CAPTIONER_FIELDS", "DEFAULT_ATTACK_KS", "PrivacyCaptioner", "check_o
 
 log = logging.getLogger("privcam.train")
 
+
 class PrivacyCaptioner(L.LightningModule):
     """Camera + captioner trained end to end.
 
@@ -174,8 +175,14 @@ class PrivacyCaptioner(L.LightningModule):
             return None
         sensor = self.camera.sensor
         return InLoopAdversary(
-            hp.adversary, hp.adversary_lr, hp.adversary_warmup_steps, hp.adversary_steps,
-            hp.adversary_channels, hp.adversary_depth, sensor.response, sensor.gamma,
+            hp.adversary,
+            hp.adversary_lr,
+            hp.adversary_warmup_steps,
+            hp.adversary_steps,
+            hp.adversary_channels,
+            hp.adversary_depth,
+            sensor.response,
+            sensor.gamma,
             bool(self.camera.config.linearize_input),
         )
 
@@ -206,7 +213,6 @@ class PrivacyCaptioner(L.LightningModule):
                 f"'scene' fields); data.root {root} has none: set model.w_scene_labels 0"
             )
         self._label_table = {i: torch.tensor(scene_labels(s)) for i, s in scenes.items()}
-
 
     def configure_callbacks(self) -> list[L.Callback]:
         """The model's own callbacks, with any Trainer: vocab.json, the DDP lens check and the
@@ -287,8 +293,11 @@ class PrivacyCaptioner(L.LightningModule):
             total = total + hp.w_attack * terms["wiener_leakage"]
         if self._adversary is not None:
             if self.training:  # the attacker's own step follows the lens step on these pairs
-                self._adversary_batch = (captured.detach(), images.detach(),
-                                         None if psf is None else psf.detach())
+                self._adversary_batch = (
+                    captured.detach(),
+                    images.detach(),
+                    None if psf is None else psf.detach(),
+                )
             if hp.w_adversary > 0 and self._adversary.active(self.global_step):
                 terms["adversary_ssim"] = self._adversary.leakage(captured, images, psf)
                 total = total + hp.w_adversary * terms["adversary_ssim"]
@@ -360,9 +369,9 @@ class PrivacyCaptioner(L.LightningModule):
             self.eval_examples = {
                 "images": images[:k].cpu(),
                 "captured": captured[:k].cpu(),
-                "captions": out.captions[:k] if out.captions else self.vocab.decode_batch(
-                    out.tokens[:k]
-                ),
+                "captions": out.captions[:k]
+                if out.captions
+                else self.vocab.decode_batch(out.tokens[:k]),
             }
 
     def wiener_per_image(
@@ -445,4 +454,3 @@ class PrivacyCaptioner(L.LightningModule):
             "optimizer": optimizer,
             "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
         }
-

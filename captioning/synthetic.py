@@ -46,8 +46,15 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-__all__ = ["COLOURS", "SHAPES", "Scene", "draw_scene", "make_captions", "sample_scene",
-           "write_dataset"]
+__all__ = [
+    "COLOURS",
+    "SHAPES",
+    "Scene",
+    "draw_scene",
+    "make_captions",
+    "sample_scene",
+    "write_dataset",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -89,8 +96,13 @@ class SceneObject:
 
     def to_dict(self) -> dict[str, Any]:
         """Ground-truth entry written into the data set files (``scene.objects[i]``)."""
-        return {"kind": self.kind, "colour": self.colour, "size": self.size,
-                "centre": [round(c, 4) for c in self.centre], "bbox": list(self.bbox)}
+        return {
+            "kind": self.kind,
+            "colour": self.colour,
+            "size": self.size,
+            "centre": [round(c, 4) for c in self.centre],
+            "bbox": list(self.bbox),
+        }
 
     def phrase(self, rng: np.random.Generator, detail: float) -> str:
         """Noun phrase, attributes dropped at random (``detail`` = keep probability)."""
@@ -112,8 +124,11 @@ class Scene:
 
     def to_dict(self) -> dict[str, Any]:
         """The ``scene`` field of an image entry (see the module docstring)."""
-        return {"background": self.background, "relation": self.relation,
-                "objects": [o.to_dict() for o in self.objects]}
+        return {
+            "background": self.background,
+            "relation": self.relation,
+            "objects": [o.to_dict() for o in self.objects],
+        }
 
 
 def _article(phrase: str) -> str:
@@ -148,13 +163,15 @@ def sample_scene(rng: np.random.Generator, face_probability: float = 0.4) -> Sce
         else:
             centres = [(cross[0], along[0]), (cross[1], along[1])]
     for kind, colour, size, centre in zip(kinds, colours, sizes, centres, strict=True):
-        objects.append(SceneObject(
-            kind=kind,
-            colour=None if kind == "face" else str(colour),
-            size=size,
-            centre=centre,
-            face_index=int(rng.integers(100)) if kind == "face" else -1,
-        ))
+        objects.append(
+            SceneObject(
+                kind=kind,
+                colour=None if kind == "face" else str(colour),
+                size=size,
+                centre=centre,
+                face_index=int(rng.integers(100)) if kind == "face" else -1,
+            )
+        )
     return Scene(background, objects, relation)
 
 
@@ -236,8 +253,9 @@ def _background(kind: str, size: int, rng: np.random.Generator) -> np.ndarray:
     return img.astype(np.float32)
 
 
-def _shape_mask(kind: str, size: int, cx: float, cy: float, r: float,
-                rotation: float) -> np.ndarray:
+def _shape_mask(
+    kind: str, size: int, cx: float, cy: float, r: float, rotation: float
+) -> np.ndarray:
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) + 0.5
     dx, dy = xx - cx, yy - cy
     dist = np.hypot(dx, dy)
@@ -271,8 +289,12 @@ def _mask_box(mask: np.ndarray) -> list[int]:
     ys, xs = np.nonzero(mask)
     if len(xs) == 0:
         return [0, 0, 0, 0]
-    return [int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1),
-            int(ys.max() - ys.min() + 1)]
+    return [
+        int(xs.min()),
+        int(ys.min()),
+        int(xs.max() - xs.min() + 1),
+        int(ys.max() - ys.min() + 1),
+    ]
 
 
 def draw_scene(scene: Scene, size: int, rng: np.random.Generator) -> np.ndarray:
@@ -287,11 +309,10 @@ def draw_scene(scene: Scene, size: int, rng: np.random.Generator) -> np.ndarray:
         if obj.kind == "face":
             side = max(round(2 * r), 4)
             face = Image.fromarray((_faces()[obj.face_index] * 255).astype(np.uint8))
-            face = np.asarray(face.resize((side, side), Image.Resampling.BICUBIC),
-                              dtype=np.float32)
+            face = np.asarray(face.resize((side, side), Image.Resampling.BICUBIC), dtype=np.float32)
             x0 = int(np.clip(round(cx - side / 2), 0, size - side))
             y0 = int(np.clip(round(cy - side / 2), 0, size - side))
-            img[y0:y0 + side, x0:x0 + side, :] = face[..., None]
+            img[y0 : y0 + side, x0 : x0 + side, :] = face[..., None]
             scene.faces.append([x0, y0, side, side])
             obj.bbox = [x0, y0, side, side]
         else:
@@ -334,8 +355,11 @@ def write_dataset(
     karpathy_images = []
     coco = {
         name: {
-            "info": {"description": f"privcam synthetic captions ({name}), seed {seed}",
-                     "version": "1.0", "year": 2024},
+            "info": {
+                "description": f"privcam synthetic captions ({name}), seed {seed}",
+                "version": "1.0",
+                "year": 2024,
+            },
             "licenses": [],
             "images": [],
             "annotations": [],
@@ -355,37 +379,64 @@ def write_dataset(
             if split == "train" and i >= train - n_restval:
                 karpathy_split = "restval"
             coco_file = "train" if karpathy_split == "train" else "val"
-            faces = [{"bbox": o.bbox, "identity": o.face_index}
-                     for o in scene.objects if o.kind == "face"]
+            faces = [
+                {"bbox": o.bbox, "identity": o.face_index}
+                for o in scene.objects
+                if o.kind == "face"
+            ]
             truth = scene.to_dict()
-            coco[coco_file]["images"].append({
-                "id": image_id, "file_name": filename, "width": size, "height": size,
-                "has_face": bool(faces), "faces": faces, "scene": truth,
-            })
+            coco[coco_file]["images"].append(
+                {
+                    "id": image_id,
+                    "file_name": filename,
+                    "width": size,
+                    "height": size,
+                    "has_face": bool(faces),
+                    "faces": faces,
+                    "scene": truth,
+                }
+            )
             sentences = []
             for caption in captions:
                 sentence_id += 1
                 coco[coco_file]["annotations"].append(
-                    {"id": sentence_id, "image_id": image_id, "caption": caption})
-                sentences.append({"raw": caption, "tokens": caption.split(),
-                                  "imgid": image_id - 1, "sentid": sentence_id})
-            karpathy_images.append({
-                "filepath": "images", "filename": filename, "split": karpathy_split,
-                "imgid": image_id - 1, "cocoid": image_id,
-                "sentids": [s["sentid"] for s in sentences], "sentences": sentences,
-                "has_face": bool(faces), "faces": faces, "scene": truth,
-            })
+                    {"id": sentence_id, "image_id": image_id, "caption": caption}
+                )
+                sentences.append(
+                    {
+                        "raw": caption,
+                        "tokens": caption.split(),
+                        "imgid": image_id - 1,
+                        "sentid": sentence_id,
+                    }
+                )
+            karpathy_images.append(
+                {
+                    "filepath": "images",
+                    "filename": filename,
+                    "split": karpathy_split,
+                    "imgid": image_id - 1,
+                    "cocoid": image_id,
+                    "sentids": [s["sentid"] for s in sentences],
+                    "sentences": sentences,
+                    "has_face": bool(faces),
+                    "faces": faces,
+                    "scene": truth,
+                }
+            )
     for name, content in coco.items():
         (out / "annotations" / f"captions_{name}2014.json").write_text(json.dumps(content))
     (out / "dataset_coco.json").write_text(
-        json.dumps({"dataset": "coco", "images": karpathy_images}))
+        json.dumps({"dataset": "coco", "images": karpathy_images})
+    )
     logger.info("wrote %d images to %s", image_id, out)
     return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m captioning.synthetic",
-                                     description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m captioning.synthetic", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--train", type=int, default=3000, help="training images")

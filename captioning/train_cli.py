@@ -88,7 +88,6 @@ def cli_main(
     )
 
 
-
 def option_error(message: str, args: Sequence[str]) -> str:
     """jsonargparse's multi-line errors as one line: the sub-error that names the problem
     (not the tried Union subtypes and the echoed namespace), the config file when it is one."""
@@ -102,7 +101,6 @@ def option_error(message: str, args: Sequence[str]) -> str:
         configs = [b for a, b in itertools.pairwise(args) if a in ("-c", "--config")]
         text = f"--config {', '.join(configs)}: {text}" if configs else text
     return text
-
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -120,8 +118,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 exit_on_error=any(a in ("-h", "--help") for a in args),
             )
         except argparse.ArgumentError as err:
-            raise ValueError(f"train.py: {option_error(str(err), args)} (see `python train.py "
-                             "fit --help`)") from err
+            raise ValueError(
+                f"train.py: {option_error(str(err), args)} (see `python train.py fit --help`)"
+            ) from err
         except ValueError as err:
             if "Union subtypes" not in str(err):
                 raise

@@ -181,8 +181,9 @@ class Vocabulary:
     def load(cls, path: str | Path) -> Vocabulary:
         path = Path(path)
         if not path.is_file():
-            raise FileNotFoundError(f"vocabulary file {path} not found; build one with "
-                                    "Vocabulary.build(...).save(path)")
+            raise FileNotFoundError(
+                f"vocabulary file {path} not found; build one with Vocabulary.build(...).save(path)"
+            )
         try:
             data = json.loads(path.read_text())
         except json.JSONDecodeError as err:

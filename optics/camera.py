@@ -100,9 +100,20 @@ class CameraConfig:
 
 
 _INT_FIELDS = ("pupil_grid", "num_zernike", "init_seed", "psf_size_px", "lowres_size")
-_POSITIVE = ("pupil_grid", "pupil_pitch_um", "pad_factor", "sensor_distance_mm",
-             "design_wavelength_nm", "num_zernike", "psf_size_px", "gamma", "lowres_size",
-             "focal_length_mm", "object_distance_mm", "sensor_pitch_um")
+_POSITIVE = (
+    "pupil_grid",
+    "pupil_pitch_um",
+    "pad_factor",
+    "sensor_distance_mm",
+    "design_wavelength_nm",
+    "num_zernike",
+    "psf_size_px",
+    "gamma",
+    "lowres_size",
+    "focal_length_mm",
+    "object_distance_mm",
+    "sensor_pitch_um",
+)
 _NON_NEGATIVE = ("fabrication_tolerance_um", "init_std_um", "read_noise_std", "shot_noise_gain")
 
 
@@ -285,21 +296,29 @@ def read_checkpoint(path: str | Path, map_location: str = "cpu") -> dict[str, An
     (missing, a directory, empty, truncated or not a PyTorch file, not a dict)."""
     path = Path(path)
     if path.is_dir():
-        raise IsADirectoryError(f"checkpoint {path} is a directory; pass the checkpoint file "
-                                "(e.g. runs/…/checkpoints/best.ckpt)")
+        raise IsADirectoryError(
+            f"checkpoint {path} is a directory; pass the checkpoint file "
+            "(e.g. runs/…/checkpoints/best.ckpt)"
+        )
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
     if path.stat().st_size == 0:
-        raise ValueError(f"checkpoint {path} is empty (0 bytes): the run that wrote it was "
-                         "interrupted; use another checkpoint (e.g. last.ckpt) or retrain")
+        raise ValueError(
+            f"checkpoint {path} is empty (0 bytes): the run that wrote it was "
+            "interrupted; use another checkpoint (e.g. last.ckpt) or retrain"
+        )
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=False)
     except Exception as err:  # zip/pickle errors of truncated or foreign files
-        raise ValueError(f"cannot read checkpoint {path} ({type(err).__name__}: {err}); the file "
-                         "is truncated or not a PyTorch checkpoint") from err
+        raise ValueError(
+            f"cannot read checkpoint {path} ({type(err).__name__}: {err}); the file "
+            "is truncated or not a PyTorch checkpoint"
+        ) from err
     if not isinstance(ckpt, Mapping):
-        raise ValueError(f"{path} is not a privcam checkpoint (it holds a "
-                         f"{type(ckpt).__name__}, expected a dict)")
+        raise ValueError(
+            f"{path} is not a privcam checkpoint (it holds a "
+            f"{type(ckpt).__name__}, expected a dict)"
+        )
     return dict(ckpt)
 
 

@@ -58,8 +58,9 @@ class ArgumentParser(jsonargparse.ArgumentParser):
 
     def error(self, message: str, ex: Exception | None = None) -> NoReturn:
         text = " ".join(part.strip() for part in str(message).splitlines() if part.strip())
-        print(f"error: {self.prog}: {self._flags(text)} (see `{self.prog} --help`)",
-              file=sys.stderr)
+        print(
+            f"error: {self.prog}: {self._flags(text)} (see `{self.prog} --help`)", file=sys.stderr
+        )
         raise SystemExit(EXIT_BAD_INPUT)
 
     def _flags(self, text: str) -> str:

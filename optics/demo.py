@@ -93,8 +93,9 @@ def run(out: Path, defocus_um: float, init_std_um: float, seed: int, size: int) 
         "max_phase_step_rad": lens.check_phase_sampling(),
         "height_pv_um": float(np.nanmax(h) - np.nanmin(h)),
     }
-    (out / "summary.txt").write_text("\n".join(_summary_lines(lens, summary, defocus_um,
-                                                              init_std_um, seed)) + "\n")
+    (out / "summary.txt").write_text(
+        "\n".join(_summary_lines(lens, summary, defocus_um, init_std_um, seed)) + "\n"
+    )
     return summary
 
 

@@ -36,6 +36,7 @@ __all__ = ["LensConfig", "ZernikeLens", "aperture_layout", "initial_coefficients
 
 log = logging.getLogger(__name__)
 
+
 class ZernikeLens(nn.Module):
     """Thin refractive lens: base focusing surface + learned Zernike height (µm).
 
@@ -104,7 +105,7 @@ class ZernikeLens(nn.Module):
             "padded_aperture_index", torch.from_numpy(rows * n_pad + cols), persistent=False
         )
         pitch_m = self.pupil_pitch_um * 1e-6
-        r2_m2 = (layout["x"].astype(np.float64) ** 2 + layout["y"].astype(np.float64) ** 2)
+        r2_m2 = layout["x"].astype(np.float64) ** 2 + layout["y"].astype(np.float64) ** 2
         phase, h_base_m, n_lam = base_phase_rad(config, self.material, r2_m2 * pitch_m**2)
         wrapped = torch.from_numpy(np.remainder(phase, 2 * math.pi)).float()
         self.register_buffer("base_phase", wrapped, persistent=False)
@@ -175,8 +176,9 @@ class ZernikeLens(nn.Module):
         phi = self.phase(height_noise)
         values = torch.polar(torch.ones_like(phi), phi)
         n, n_pad = self.pupil_grid, self.n_pad
-        field = torch.zeros((*values.shape[:-1], n * n_pad), dtype=values.dtype,
-                            device=values.device)
+        field = torch.zeros(
+            (*values.shape[:-1], n * n_pad), dtype=values.dtype, device=values.device
+        )
         field = field.index_copy(-1, self.padded_aperture_index, values)
         return self.intensity_from_field(field.view(-1, n, n_pad))
 

@@ -172,5 +172,3 @@ def quantize_height(
     heights = np.arange(levels) * step
     quantised = np.where(mask, lo + heights[level], 0.0)
     return QuantizedHeight(level, quantised, heights, float(step), lo)
-
-

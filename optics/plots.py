@@ -199,9 +199,7 @@ def psf_profile_figure(
     return fig
 
 
-def save_psf_images(
-    out: str | Path, psf: np.ndarray, wavelengths_nm: Sequence[float]
-) -> list[str]:
+def save_psf_images(out: str | Path, psf: np.ndarray, wavelengths_nm: Sequence[float]) -> list[str]:
     """``psf_<λ>nm.png``: each PSF of (Λ, K, K) in log10 with the PSF colour map, one pixel per
     sensor pixel; returns the names written."""
     plt = _pyplot()

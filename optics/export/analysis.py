@@ -59,8 +59,9 @@ class SurfaceStats:
     freeform_feature_um: float | None
 
 
-def surface_stats(model: fab.SurfaceModel, samples: np.ndarray, n: int, pitch_um: float
-                  ) -> SurfaceStats:
+def surface_stats(
+    model: fab.SurfaceModel, samples: np.ndarray, n: int, pitch_um: float
+) -> SurfaceStats:
     """Statistics of the surface from its Grid Sag samples (5, n+1, n+1) (see
     ``zemax.grid_sag_samples``; the first n rows / columns are the pupil grid)."""
     mask = fab.aperture_mask(n)
@@ -130,7 +131,10 @@ def psf_metrics(lens: ZernikeLens, height_um: np.ndarray) -> dict[str, Any]:
 
 
 def quantisation_effect(
-    lens: ZernikeLens, surface: SurfaceStats, q: fab.QuantizedHeight, psfs: dict[str, Any],
+    lens: ZernikeLens,
+    surface: SurfaceStats,
+    q: fab.QuantizedHeight,
+    psfs: dict[str, Any],
     wrapped: bool,
 ) -> dict[str, Any]:
     """PSF change of the quantised surface ``q`` against the unquantised analytic surface."""
@@ -148,7 +152,11 @@ def quantisation_effect(
 
 
 def monte_carlo_summary(
-    lens: ZernikeLens, surface: SurfaceStats, psfs: dict[str, Any], draws: int, tol_um: float,
+    lens: ZernikeLens,
+    surface: SurfaceStats,
+    psfs: dict[str, Any],
+    draws: int,
+    tol_um: float,
     seed: int,
 ) -> tuple[dict[str, np.ndarray] | None, dict[str, Any]]:
     """Fabrication-error draws (uniform ±``tol_um``): (raw draws or None, report numbers)."""

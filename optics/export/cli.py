@@ -107,5 +107,3 @@ def _main(argv: list[str]) -> int:
     for w in summary["warnings"]:
         print(f"warning: {w}")
     return 0
-
-

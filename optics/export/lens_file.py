@@ -303,5 +303,3 @@ def load_lens_json(path: str | Path) -> Camera:
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ValueError(f"{path}: not valid JSON ({err})") from err
     return camera_from_lens_dict(data, str(path))
-
-

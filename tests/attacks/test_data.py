@@ -83,9 +83,11 @@ def test_data_root_is_read_like_training(tmp_path):
         images.append({"id": i, "file_name": rec.path.name})
         anns.append({"id": i, "image_id": i, "caption": rec.captions[0]})
     (coco / "annotations" / "captions_val2014.json").write_text(
-        json.dumps({"images": images, "annotations": anns}))
+        json.dumps({"images": images, "annotations": anns})
+    )
     (coco / "annotations" / "instances_val2014.json").write_text(
-        json.dumps({"images": images, "annotations": []}))
+        json.dumps({"images": images, "annotations": []})
+    )
     both = load_image_set(coco, image_size=32, split=None)
     assert len(both) == len(images)
     with pytest.raises(ValueError, match="--split 'restval'"):

@@ -76,12 +76,6 @@ def test_attack_names():
         expand_attacks("blur")
 
 
-
-
-
-
-
-
 def test_non_converged_attacker_is_flagged_and_strength_curve(tmp_path):
     import numpy as np
 
@@ -90,11 +84,19 @@ def test_non_converged_attacker_is_flagged_and_strength_curve(tmp_path):
 
     rng = np.random.default_rng(0)
     img = rng.integers(0, 256, (18, 16, 16, 3), dtype=np.uint8)
-    pairs = PairSet(img, img.copy(), np.arange(12), np.arange(12, 18),
-                    [f"{i}" for i in range(18)])  # capture = original: nothing to undo
+    pairs = PairSet(
+        img, img.copy(), np.arange(12), np.arange(12, 18), [f"{i}" for i in range(18)]
+    )  # capture = original: nothing to undo
     result = run_attacks(
-        Camera("ideal"), pairs, tmp_path, "unet", image_size=16, epochs=1, batch_size=4,
-        unet_kwargs={"base_channels": 8, "depth": 2}, detect_faces=False,
+        Camera("ideal"),
+        pairs,
+        tmp_path,
+        "unet",
+        image_size=16,
+        epochs=1,
+        batch_size=4,
+        unet_kwargs={"base_channels": 8, "depth": 2},
+        detect_faces=False,
         strength_curve="6,all",
     )
     row = next(r for r in result["rows"] if r["name"] == "unet")
@@ -112,39 +114,77 @@ def test_every_attack_name_has_a_registered_function():
     from attacks.harness import ATTACKS, LEARNED, PUBLISHED
     from attacks.registry import REGISTRY
 
-    assert tuple(REGISTRY) == ATTACKS == ("wiener", "wiener_exact", "unsupervised_wiener",
-                                          "richardson_lucy", "deblurgan", "unet", "wiener_unet")
+    assert (
+        tuple(REGISTRY)
+        == ATTACKS
+        == (
+            "wiener",
+            "wiener_exact",
+            "unsupervised_wiener",
+            "richardson_lucy",
+            "deblurgan",
+            "unet",
+            "wiener_unet",
+        )
+    )
     assert set(LEARNED) <= set(REGISTRY)
     assert all(REGISTRY[name].__doc__ for name in ATTACKS)
-    assert PUBLISHED == {"captured": "0.48 ± 0.12", "wiener": "0.38 ± 0.10",
-                         "deblurgan": "0.40 ± 0.11"}
+    assert PUBLISHED == {
+        "captured": "0.48 ± 0.12",
+        "wiener": "0.38 ± 0.10",
+        "deblurgan": "0.40 ± 0.11",
+    }
 
 
 def test_in_loop_attacker_is_a_row_and_the_report_says_the_learned_ones_are_fresh(
-        tmp_path, small_camera):
+    tmp_path, small_camera
+):
     import torch
 
     from attacks.adversary import build_attacker, load_in_loop_attacker
 
     net = build_attacker("wiener_unet", 4, 2)  # starts as the Wiener attack
-    hp = {"adversary": "wiener_unet", "w_adversary": 3.0, "adversary_channels": 4,
-          "adversary_depth": 2, "camera": small_camera.config.to_dict()}
-    ckpt = {"hyper_parameters": hp, "global_step": 10, "datamodule_hyper_parameters":
-            {"batch_size": 8}, "adversary": {"kind": "wiener_unet", "net": net.state_dict(),
-                                             "updates": 20}}
+    hp = {
+        "adversary": "wiener_unet",
+        "w_adversary": 3.0,
+        "adversary_channels": 4,
+        "adversary_depth": 2,
+        "camera": small_camera.config.to_dict(),
+    }
+    ckpt = {
+        "hyper_parameters": hp,
+        "global_step": 10,
+        "datamodule_hyper_parameters": {"batch_size": 8},
+        "adversary": {"kind": "wiener_unet", "net": net.state_dict(), "updates": 20},
+    }
     loaded, info = load_in_loop_attacker(ckpt)
-    assert info == {"kind": "wiener_unet", "w_adversary": 3.0, "updates": 20, "batch_size": 8,
-                    "pairs_seen": 160, "lens_steps": 10}
+    assert info == {
+        "kind": "wiener_unet",
+        "w_adversary": 3.0,
+        "updates": 20,
+        "batch_size": 8,
+        "pairs_seen": 160,
+        "lens_steps": 10,
+    }
     for a, b in zip(loaded.state_dict().values(), net.state_dict().values(), strict=True):
         assert torch.equal(a, b)
     assert load_in_loop_attacker({"hyper_parameters": {"adversary": "none"}}) is None
     with pytest.raises(ValueError, match="no attacker state"):
         load_in_loop_attacker({"hyper_parameters": hp})
 
-    result = run_attacks(small_camera, "embedded", tmp_path, "wiener,unet", image_size=32,
-                         max_images=9, epochs=1, batch_size=4, detect_faces=False,
-                         unet_kwargs={"base_channels": 4, "depth": 2},
-                         in_loop=(loaded, info))
+    result = run_attacks(
+        small_camera,
+        "embedded",
+        tmp_path,
+        "wiener,unet",
+        image_size=32,
+        max_images=9,
+        epochs=1,
+        batch_size=4,
+        detect_faces=False,
+        unet_kwargs={"base_channels": 4, "depth": 2},
+        in_loop=(loaded, info),
+    )
     row = next(r for r in result["rows"] if r["name"] == "in_loop")
     assert 0 < row["ssim"]["mean"] <= 1 and "not fresh" in row["label"]
     note = next(n for n in result["notes"] if "in-loop wiener_unet" in n)

@@ -70,8 +70,7 @@ def test_wiener_unet_starts_at_wiener_learns_and_reloads(tiny_pairs, small_camer
     wiener = wiener_attack(x, tiny_pairs.psf, 1e-2, Response.from_camera(small_camera))
     assert torch.allclose(reconstruct(untrained, x), wiener.clamp(0, 1), atol=1e-5)
     before = content_loss(reconstruct(untrained, x), y).item()
-    model, info = train_attacker("wiener_unet", cap, ori, tmp_path, epochs=6, batch_size=2,
-                                 **opts)
+    model, info = train_attacker("wiener_unet", cap, ori, tmp_path, epochs=6, batch_size=2, **opts)
     after = content_loss(reconstruct(model.generator, x), y).item()
     assert after < before - 0.01, (before, after)
     assert info["k_final"] != pytest.approx(1e-2)  # K is learned with the refiner
@@ -85,8 +84,7 @@ def test_attacker_below_identity_is_flagged(tmp_path):
     # attacker ends below it on validation and must be reported as not converged
     rng = np.random.default_rng(0)
     ori = rng.integers(0, 256, (12, 16, 16, 3), dtype=np.uint8)
-    _, info = train_attacker("unet", ori, ori, tmp_path, epochs=1, batch_size=4,
-                             **TINY["unet"])
+    _, info = train_attacker("unet", ori, ori, tmp_path, epochs=1, batch_size=4, **TINY["unet"])
     assert info["val_pairs"] == 1 and info["val_identity_ssim"] == pytest.approx(1.0)
     assert info["val_best_ssim"] < 1.0 and info["converged"] is False
     assert len(info["val_history"]) == 1 and info["checkpoint"].endswith("best.ckpt")

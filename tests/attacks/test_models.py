@@ -29,8 +29,9 @@ def test_untrained_generators_are_the_identity():
 def test_untrained_wiener_unet_is_the_wiener_attack(gaussian_psf):
     psf = gaussian_psf(7, 1.5).float()
     x = torch.rand(2, 3, 32, 32)
-    model = WienerUNet(psf, k=1e-2, response="linear", linearize=False, base_channels=8,
-                       depth=2).eval()
+    model = WienerUNet(
+        psf, k=1e-2, response="linear", linearize=False, base_channels=8, depth=2
+    ).eval()
     assert model.k == pytest.approx(1e-2)
     with torch.no_grad():
         ours = model(x)

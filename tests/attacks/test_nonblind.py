@@ -15,11 +15,6 @@ def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     return float(psnr(a, b).mean())
 
 
-
-
-
-
-
 def test_k_sweep_picks_the_known_optimum(gaussian_psf, circular_blur):
     # White Gaussian signal (variance σx²) + white noise (σn²) under a circular blur: the
     # MSE-optimal constant-K Wiener filter has K = σn² / σx² exactly.
@@ -72,7 +67,3 @@ def test_skimage_reference_attacks_run(astronaut64, gaussian_psf):
     for rec in (rl, uw):  # even-sized PSF: no one-pixel shift
         for shift in ((1, 0), (0, 1), (-1, 0), (0, -1)):
             assert _psnr(rec, x) > _psnr(torch.roll(rec, shift, (-2, -1)), x) + 1
-
-
-
-

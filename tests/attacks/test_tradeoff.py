@@ -16,21 +16,27 @@ from attacks.tradeoff import (
 
 
 def _row(name, ssim, top1=0.05, converged=None):
-    row = {"name": name, "ssim": {"mean": ssim}, "psnr": {"mean": 20.0},
-           "reid": {"top1": top1, "chance": 0.05}}
+    row = {
+        "name": name,
+        "ssim": {"mean": ssim},
+        "psnr": {"mean": 20.0},
+        "reid": {"top1": top1, "chance": 0.05},
+    }
     if converged is not None:
         row["converged"] = converged
     return row
 
 
-RESULTS = {"rows": [
-    _row("original", 1.0, 1.0),
-    _row("captured", 0.36),
-    _row("wiener", 0.38, 0.10),
-    # a learned attacker that ended below the identity on validation: not a threat
-    _row("deblurgan", 0.90, 0.90, converged=False),
-    _row("unet", 0.41, 0.05, converged=True),
-]}
+RESULTS = {
+    "rows": [
+        _row("original", 1.0, 1.0),
+        _row("captured", 0.36),
+        _row("wiener", 0.38, 0.10),
+        # a learned attacker that ended below the identity on validation: not a threat
+        _row("deblurgan", 0.90, 0.90, converged=False),
+        _row("unet", 0.41, 0.05, converged=True),
+    ]
+}
 
 
 def test_best_attack_ignores_the_original_and_unconverged_attackers():
@@ -49,8 +55,12 @@ def test_points_join_captions_and_attacks(tmp_path):
     with table.open("w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=["camera", "CIDEr-D", "grounding_f1"])
         w.writeheader()
-        w.writerows([{"camera": "privacy", "CIDEr-D": "90.5", "grounding_f1": "0.61"},
-                     {"camera": "blind", "CIDEr-D": "40", "grounding_f1": "0.17"}])
+        w.writerows(
+            [
+                {"camera": "privacy", "CIDEr-D": "90.5", "grounding_f1": "0.61"},
+                {"camera": "blind", "CIDEr-D": "40", "grounding_f1": "0.17"},
+            ]
+        )
     results = tmp_path / "attack_results.json"
     results.write_text(json.dumps(RESULTS))
     captions = read_caption_rows(table)

@@ -14,16 +14,52 @@ import pytest
 BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
 
 TINY = {
-    "bench_attacks": (["--size", "16", "--batch", "2", "--psf", "5", "--repeats", "1"],
-                      {"skimage_loop_images_per_s", "torch_cpu_images_per_s",
-                       "max_abs_diff_vs_skimage"}),
-    "bench_captioning": (["--device", "cpu", "--backbone", "resnet18", "--batch", "2",
-                          "--steps", "1", "--warmup", "0", "--image-size", "64",
-                          "--vocab-size", "20", "--beam-size", "2"],
-                         {"train_images_per_s", "beam_images_per_s"}),
-    "bench_train_step": (["--device", "cpu", "--batch", "2", "--steps", "1", "--warmup", "0",
-                          "--backbone", "resnet18", "--image", "32", "--cnn", "64",
-                          "--vocab", "20"], set()),
+    "bench_attacks": (
+        ["--size", "16", "--batch", "2", "--psf", "5", "--repeats", "1"],
+        {"skimage_loop_images_per_s", "torch_cpu_images_per_s", "max_abs_diff_vs_skimage"},
+    ),
+    "bench_captioning": (
+        [
+            "--device",
+            "cpu",
+            "--backbone",
+            "resnet18",
+            "--batch",
+            "2",
+            "--steps",
+            "1",
+            "--warmup",
+            "0",
+            "--image-size",
+            "64",
+            "--vocab-size",
+            "20",
+            "--beam-size",
+            "2",
+        ],
+        {"train_images_per_s", "beam_images_per_s"},
+    ),
+    "bench_train_step": (
+        [
+            "--device",
+            "cpu",
+            "--batch",
+            "2",
+            "--steps",
+            "1",
+            "--warmup",
+            "0",
+            "--backbone",
+            "resnet18",
+            "--image",
+            "32",
+            "--cnn",
+            "64",
+            "--vocab",
+            "20",
+        ],
+        set(),
+    ),
 }
 
 
@@ -42,8 +78,11 @@ def test_bench_optics_steps_on_the_small_lens(small_lens_kwargs):
     if str(BENCH) not in sys.path:
         sys.path.insert(0, str(BENCH))
     bench_optics = importlib.import_module("bench_optics")
-    options = {k: v for k, v in small_lens_kwargs.items() if k not in ("pupil_grid", "num_zernike",
-                                                                       "psf_size_px")}
+    options = {
+        k: v
+        for k, v in small_lens_kwargs.items()
+        if k not in ("pupil_grid", "num_zernike", "psf_size_px")
+    }
     camera = bench_optics.build_camera("cpu", 64, 15, 32, **options)
     steps = bench_optics.make_optics_steps(camera, batch=1, image=32, device="cpu")
     assert set(steps) >= {"psf_forward", "image_formation_forward_backward"}

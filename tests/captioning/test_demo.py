@@ -24,12 +24,19 @@ def test_report_gets_the_tradeoff_of_the_attacked_cameras(tmp_path: Path) -> Non
 
     assert _demo_tradeoff(tmp_path) == []  # no attacks run: no section
     (tmp_path / "comparison.csv").write_text(
-        "camera,CIDEr-D,grounding_f1\nprivacy,150,0.45\nideal,120,0.44\nblind,38,0.17\n")
+        "camera,CIDEr-D,grounding_f1\nprivacy,150,0.45\nideal,120,0.44\nblind,38,0.17\n"
+    )
     for camera, ssim in (("privacy", 0.38), ("ideal", 0.97)):
         folder = tmp_path / f"attacks_{camera}"
         folder.mkdir()
-        rows = [{"name": "captured", "ssim": {"mean": ssim}, "psnr": {"mean": 20.0},
-                 "reid": {"top1": 0.05, "chance": 0.05}}]
+        rows = [
+            {
+                "name": "captured",
+                "ssim": {"mean": ssim},
+                "psnr": {"mean": 20.0},
+                "reid": {"top1": 0.05, "chance": 0.05},
+            }
+        ]
         (folder / "attack_results.json").write_text(json.dumps({"rows": rows}))
     section = "\n".join(_demo_tradeoff(tmp_path))
     assert "## Privacy–utility trade-off" in section and "tradeoff.png" in section

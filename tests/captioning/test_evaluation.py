@@ -49,4 +49,8 @@ def test_runs_of_one_preset_get_their_run_folder_in_the_name() -> None:
     ]
     _unique_camera_names(results)
     assert [r["camera"] for r in results] == [
-        "privacy (published)", "privacy (adv_w3)", "privacy (adv_w3) #2", "ideal"]
+        "privacy (published)",
+        "privacy (adv_w3)",
+        "privacy (adv_w3) #2",
+        "ideal",
+    ]

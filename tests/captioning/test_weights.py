@@ -27,8 +27,10 @@ def test_names_are_looked_up_by_torchvision():
 
 def test_local_file_round_trip(tmp_path):
     source = _tiny()
-    torch.save({"state_dict": {f"module.{k}": v for k, v in source.state_dict().items()}},
-               tmp_path / "w.pth")
+    torch.save(
+        {"state_dict": {f"module.{k}": v for k, v in source.state_dict().items()}},
+        tmp_path / "w.pth",
+    )
     target = _tiny()
     assert load_weights(target, "mobilenet_v2", tmp_path / "w.pth") == f"file:{tmp_path / 'w.pth'}"
     for key, value in source.state_dict().items():
@@ -43,8 +45,9 @@ def test_file_errors_name_the_file(tmp_path):
     torch.save({k: v for k, v in state.items() if k not in head}, tmp_path / "headless.pt")
     with pytest.raises(ValueError, match="does not match mobilenet_v2: missing"):
         load_weights(_tiny(), "mobilenet_v2", tmp_path / "headless.pt")
-    assert load_weights(_tiny(), "mobilenet_v2", tmp_path / "headless.pt",
-                        optional_prefixes=("classifier.",)).startswith("file:")
+    assert load_weights(
+        _tiny(), "mobilenet_v2", tmp_path / "headless.pt", optional_prefixes=("classifier.",)
+    ).startswith("file:")
     torch.save([1, 2], tmp_path / "list.pt")
     with pytest.raises(ValueError, match="expected a state_dict"):
         load_weights(_tiny(), "mobilenet_v2", tmp_path / "list.pt")

@@ -16,8 +16,9 @@ ONLY_ADVERSARY = [
 
 
 @pytest.mark.parametrize("kind", ["unet", "wiener_unet"])
-def test_adversary_term_alone_lowers_the_attackers_ssim(kind, tiny_cli_args, tiny_data_root,
-                                                        tmp_path):
+def test_adversary_term_alone_lowers_the_attackers_ssim(
+    kind, tiny_cli_args, tiny_data_root, tmp_path
+):
     cli = cli_main(tiny_cli_args(
         tiny_data_root, tmp_path, *ONLY_ADVERSARY, "--model.adversary", kind,
         "--model.w_adversary", "1", "--model.adversary_channels", "4",
@@ -39,8 +40,9 @@ def test_adversary_term_alone_lowers_the_attackers_ssim(kind, tiny_cli_args, tin
     assert history[-1] < history[0] - 0.01, history
 
 
-def test_in_loop_adversary_alternates_checkpoints_and_resumes(tiny_cli_args, tiny_data_root,
-                                                              tmp_path):
+def test_in_loop_adversary_alternates_checkpoints_and_resumes(
+    tiny_cli_args, tiny_data_root, tmp_path
+):
     args = tiny_cli_args(
         tiny_data_root, tmp_path, "--model.adversary", "unet", "--model.w_adversary", "0.5",
         "--model.adversary_warmup_steps", "1", "--model.adversary_steps", "2",
@@ -66,8 +68,11 @@ def test_in_loop_adversary_alternates_checkpoints_and_resumes(tiny_cli_args, tin
     newest = max(tmp_path.glob("version_*"), key=lambda p: int(p.name.split("_")[1]))
     header = (newest / "csv" / "metrics.csv").read_text().splitlines()[0]
     assert "val/adversary_ssim" in header and "val/wiener_ssim" in header
-    row = [r for r in csv.DictReader((newest / "csv" / "metrics.csv").open())
-           if r.get("val/adversary_ssim")][-1]
+    row = [
+        r
+        for r in csv.DictReader((newest / "csv" / "metrics.csv").open())
+        if r.get("val/adversary_ssim")
+    ][-1]
     assert 0 < float(row["val/adversary_ssim"]) < 1
 
 

@@ -81,8 +81,14 @@ def test_ddp_two_processes_match_single_process(tiny_cli_args, tiny_data_root, t
             extra += ["--trainer.strategy", "ddp"]
         _run(["validate", *tiny_cli_args(tiny_data_root, vrun, *common), *extra])
         metrics[devices] = _last_metrics(vrun)
-    for key in ("val/num_images", "val/CIDEr", "val/BLEU-4", "val/ssim", "val/psnr",
-                "val/adversary_ssim"):
+    for key in (
+        "val/num_images",
+        "val/CIDEr",
+        "val/BLEU-4",
+        "val/ssim",
+        "val/psnr",
+        "val/adversary_ssim",
+    ):
         assert metrics["1"][key] == pytest.approx(metrics["2"][key], rel=1e-5), key
 
 

@@ -25,8 +25,11 @@ def test_config_file_then_command_line(tmp_path, capsys):
 
 @pytest.mark.parametrize(
     "argv, names",
-    [([], "required: --out"), (["--out", "o", "--scale", "nan"], "--scale"),
-     (["--out", "o", "--levels", "x"], "--levels")],
+    [
+        ([], "required: --out"),
+        (["--out", "o", "--scale", "nan"], "--scale"),
+        (["--out", "o", "--levels", "x"], "--levels"),
+    ],
 )
 def test_usage_errors_are_one_line_naming_the_option(argv, names, capsys):
     assert run_cli(_main, argv) == 2

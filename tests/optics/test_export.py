@@ -233,8 +233,6 @@ def test_grid_sag_orientation(tmp_path, small_lens_kwargs):
 # --------------------------------------------------------------------------- maths
 
 
-
-
 def test_plain_lens_strehl_airy_encircled_energy_and_tolerance(tmp_path, small_lens_kwargs):
     """Zero coefficients, constant index: the base lens is the aberration-free lens (Strehl 1);
     encircled energy follows the Airy closed form 1 − J0²(v) − J1²(v), v = π D r/(λ z); the
@@ -251,8 +249,6 @@ def test_plain_lens_strehl_airy_encircled_energy_and_tolerance(tmp_path, small_l
     sigma = 2 * math.pi * 0.5 * 0.02 / (math.sqrt(3) * np.array([0.46, 0.55, 0.64]))
     np.testing.assert_allclose(s["monte_carlo"]["strehl_mean"], np.exp(-(sigma**2)), atol=2e-3)
     assert s["smallest_feature_um"] is None  # a plain lens has one extremum only
-
-
 
 
 def test_quantised_maps(exported, tmp_path):

@@ -70,8 +70,9 @@ def test_surface_model_base_is_the_thin_lens_paraboloid(small_lens_kwargs):
 def test_height_map_phase_includes_the_object_distance(small_lens_kwargs):
     """intensity_from_height and the lens share the thin-lens phases: the lens's own height
     map gives its own sensor intensity, also for a near object."""
-    lens = Camera("privacy", object_distance_mm=40.0, initial_coefficients_um=COEFFS,
-                  **small_lens_kwargs).lens.eval()
+    lens = Camera(
+        "privacy", object_distance_mm=40.0, initial_coefficients_um=COEFFS, **small_lens_kwargs
+    ).lens.eval()
     with torch.no_grad():
         direct = lens.field_intensity().double()
         height = lens.height_map_um().double().numpy()

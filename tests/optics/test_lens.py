@@ -1,6 +1,5 @@
 """PSF physics against closed forms: Airy pattern, Fresnel integrals, energy, defocus."""
 
-
 import numpy as np
 import pytest
 import torch
@@ -40,12 +39,6 @@ def test_airy_first_dark_ring(small_lens_kwargs, wavelength_nm):
     assert corr > 0.995
 
 
-
-
-
-
-
-
 def test_angular_spectrum_close_to_fresnel_for_paraxial_lens(small_lens_kwargs):
     a = ZernikeLens(trainable_indices=[], **small_lens_kwargs).eval()
     b = ZernikeLens(
@@ -83,5 +76,3 @@ def test_defocus_monotonically_widens_psf(small_lens_kwargs):
         widths.append((psf * r2).sum((-1, -2)))
     widths = torch.stack(widths)  # (5, Λ)
     assert (widths[1:] > widths[:-1]).all(), widths
-
-

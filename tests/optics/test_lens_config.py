@@ -47,7 +47,9 @@ def test_invalid_settings_name_the_option(small_lens_kwargs, override, match):
 
 def test_initial_coefficients(small_lens_kwargs):
     config = LensConfig(
-        **small_lens_kwargs, initial_coefficients_um={5: 0.3}, initial_defocus_um=0.5,
+        **small_lens_kwargs,
+        initial_coefficients_um={5: 0.3},
+        initial_defocus_um=0.5,
         trainable_indices=[7, 5],
     )
     init, trainable = initial_coefficients(config, 16)
@@ -69,6 +71,5 @@ def test_base_phase_is_a_thin_lens_focused_on_the_sensor(small_lens_kwargs):
     layout = aperture_layout(lens.pupil_grid)
     r2_m2 = (layout["x"] ** 2 + layout["y"] ** 2) * (lens.pupil_pitch_um * 1e-6) ** 2
     k = 2 * math.pi / 550e-9
-    np.testing.assert_allclose(lens._base_phase_unwrapped[1], -k * r2_m2 / (2 * 12e-3),
-                               rtol=1e-12)
+    np.testing.assert_allclose(lens._base_phase_unwrapped[1], -k * r2_m2 / (2 * 12e-3), rtol=1e-12)
     np.testing.assert_allclose(lens._base_height_m, -r2_m2 / (2 * 12e-3 * 0.5), rtol=1e-12)

@@ -21,8 +21,11 @@ def test_figures_draw_and_save(tmp_path, small_lens_kwargs):
     assert len(figures["lens.png"].axes) == 2 * (len(lam) + 1)
     for name, fig in figures.items():
         assert plots.save_figure(fig, tmp_path / name).is_file()
-    assert plots.save_psf_images(tmp_path, psf, lam) == ["psf_460nm.png", "psf_550nm.png",
-                                                         "psf_640nm.png"]
+    assert plots.save_psf_images(tmp_path, psf, lam) == [
+        "psf_460nm.png",
+        "psf_550nm.png",
+        "psf_640nm.png",
+    ]
     assert plots.aperture_mask_of(lens).sum() == lens.num_aperture
 
 

@@ -34,8 +34,13 @@ def test_noise_free_linear_sensor_only_quantises():
 
 
 def test_binning_averages_blocks_and_keeps_the_size():
-    sensor = Sensor(response="linear", read_noise_std=0.0, quantize_bits=None, lowres_size=2,
-                    upsample_mode="nearest")
+    sensor = Sensor(
+        response="linear",
+        read_noise_std=0.0,
+        quantize_bits=None,
+        lowres_size=2,
+        upsample_mode="nearest",
+    )
     x = torch.arange(16, dtype=torch.float64).reshape(1, 1, 4, 4) / 16
     out = sensor(x)
     assert out.shape == x.shape
