@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 export MALLOC_MMAP_THRESHOLD_ ?= 1073741824
 export MALLOC_TRIM_THRESHOLD_ ?= 4294967296
 
-.PHONY: venv demo test lint bench bench-input gpu-check clean
+.PHONY: venv demo study test lint bench bench-input gpu-check clean
 
 venv: $(STAMP)
 
@@ -24,6 +24,13 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(PY) evaluate.py demo --out runs/demo
+
+# The privacy study (docs/results.md, "Privacy study"): three privacy lenses against fresh
+# attackers, on the demo's ideal captioner when `make demo` has run (else it trains its own).
+# About an hour on a 2-core CPU; rerunning resumes it.
+STUDY_ARGS ?= $(if $(wildcard runs/demo/ideal/checkpoints/best.ckpt),--init-from runs/demo/ideal/checkpoints/best.ckpt)
+study: $(STAMP)
+	$(PY) evaluate.py study --out runs/study $(STUDY_ARGS)
 
 test: $(STAMP)
 	$(PY) -m ruff check .

@@ -7,6 +7,7 @@ Subcommands:
     demo      train all cameras on the embedded data and write a report (``make demo``)
     attack    deconvolution / learned attacks on a camera (attacks.cli)
     tradeoff  privacy–utility frontier from caption tables and attack results
+    study     the privacy study: three lenses, fresh attackers, frontier (``make study``)
 
 Example::
 
@@ -294,6 +295,71 @@ SUBCOMMANDS["tradeoff"] = (
     _tradeoff_args,
     _tradeoff,
     "privacy–utility frontier: utility against the strongest attack, one point per camera",
+)
+
+
+def _study_args(parser: argparse.ArgumentParser) -> None:
+    from attacks.study import STUDY_LENSES, StudySettings
+
+    d = StudySettings()
+    parser.add_argument("--out", default="runs/study", help="study folder (reruns resume it)")
+    parser.add_argument("--config", default=d.config, help="base LightningCLI config")
+    parser.add_argument(
+        "--init-from",
+        default=None,
+        help="ideal camera's captioner every lens starts from (e.g. runs/demo/ideal/"
+        "checkpoints/best.ckpt); default: train it, and the blind one, in --out",
+    )
+    parser.add_argument(
+        "--blind-ckpt", default=None, help="blind captioner (default: next to --init-from)"
+    )
+    parser.add_argument(
+        "--lenses", nargs="+", default=list(d.lenses), choices=list(STUDY_LENSES),
+        help="loss variants: published loss, + Wiener term, + in-loop learned adversary",
+    )  # fmt: skip
+    parser.add_argument("--lens-epochs", type=positive_int, default=d.lens_epochs)
+    parser.add_argument(
+        "--max-images", type=positive_int, default=d.max_images,
+        help="attack images, split 2:1 into attacker-train and test pairs",
+    )  # fmt: skip
+    parser.add_argument(
+        "--epochs", type=positive_int, default=d.epochs, help="fresh learned attackers' epochs"
+    )
+    parser.add_argument("--attack", default=d.attacks, help="attacks on each lens (default all)")
+    parser.add_argument("--strength-curve", default=d.strength_curve, metavar="N,N,...,all")
+    parser.add_argument("--strength-attacker", default=d.strength_attacker)
+    parser.add_argument("--seed", type=int, default=None, help="training seed (config's: 0)")
+
+
+def _study(args: argparse.Namespace) -> int:
+    import logging
+
+    from attacks.study import StudySettings, run_study
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    settings = StudySettings(
+        config=args.config,
+        init_from=args.init_from,
+        blind_ckpt=args.blind_ckpt,
+        lenses=tuple(args.lenses),
+        lens_epochs=args.lens_epochs,
+        max_images=args.max_images,
+        epochs=args.epochs,
+        attacks=args.attack,
+        strength_curve=args.strength_curve,
+        strength_attacker=args.strength_attacker,
+        seed=args.seed,
+    )
+    settings.check()  # every option before the first model trains
+    check_output_dir(args.out, "--out")
+    print(run_study(args.out, settings).read_text(), end="")
+    return 0
+
+
+SUBCOMMANDS["study"] = (
+    _study_args,
+    _study,
+    "privacy study: lenses trained with three losses against fresh attackers, and the frontier",
 )
 
 

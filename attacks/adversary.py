@@ -19,6 +19,7 @@ Pure functions: :func:`build_attacker`, :func:`attacker_loss`, :func:`adversary_
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -35,6 +36,7 @@ __all__ = [
     "attack_with",
     "attacker_loss",
     "build_attacker",
+    "in_loop_attacker",
     "load_in_loop_attacker",
 ]
 
@@ -295,6 +297,14 @@ def load_in_loop_attacker(checkpoint: dict[str, Any]) -> tuple[nn.Module, dict[s
         "pairs_seen": updates * batch,
         "lens_steps": int(checkpoint.get("global_step", 0)),
     }
+
+
+def in_loop_attacker(ckpt: str | Path) -> tuple[nn.Module, dict[str, Any]] | None:
+    """:func:`load_in_loop_attacker` of a checkpoint file (None for a camera-only file)."""
+    from optics.camera import read_checkpoint
+
+    raw = read_checkpoint(ckpt)
+    return load_in_loop_attacker(raw) if isinstance(raw, dict) else None
 
 
 @torch.no_grad()

@@ -300,6 +300,7 @@ def run(args: argparse.Namespace) -> int:
     """Run the attacks and print where the report is."""
     import time
 
+    from .adversary import in_loop_attacker
     from .harness import run_attacks
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -328,7 +329,7 @@ def run(args: argparse.Namespace) -> int:
         images,
         args.out,
         args.attack,
-        in_loop=_in_loop_attacker(args.ckpt),
+        in_loop=in_loop_attacker(args.ckpt) if args.ckpt else None,
         image_size=size,
         max_images=args.max_images,
         seed=args.seed,
@@ -367,15 +368,3 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
-
-
-def _in_loop_attacker(ckpt: str | None) -> tuple[Any, dict[str, Any]] | None:
-    """The in-loop attacker of a min–max training checkpoint (None: none, or no checkpoint)."""
-    if not ckpt:
-        return None
-    import torch
-
-    from .adversary import load_in_loop_attacker
-
-    raw = torch.load(ckpt, map_location="cpu", weights_only=False)  # load_camera read it already
-    return load_in_loop_attacker(raw) if isinstance(raw, dict) else None

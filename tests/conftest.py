@@ -88,3 +88,27 @@ def small_camera():
     from optics import Camera
 
     return Camera("privacy", **SMALL_ATTACK_CAMERA)
+
+
+def _tiny_demo_config(argv: list[str], path: Path) -> Path:
+    """configs/demo.yaml with a tiny run's CLI overrides (``tiny_cli_args``) written in: for
+    jobs that take a config file (the demo, the study) rather than LightningCLI arguments."""
+    import yaml
+
+    demo_yaml = Path(__file__).resolve().parents[1] / "configs" / "demo.yaml"
+    config = yaml.safe_load(demo_yaml.read_text())
+    overrides = argv[2:]  # past "--config demo.yaml"
+    for key, value in zip(overrides[::2], overrides[1::2], strict=True):
+        *parents, leaf = key.removeprefix("--").split(".")
+        node = config
+        for name in parents:
+            node = node.setdefault(name, {})
+        node[leaf] = yaml.safe_load(value)
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.fixture
+def tiny_demo_config():
+    """Writer of a tiny demo config: (tiny_cli_args argv, path) → path."""
+    return _tiny_demo_config

@@ -4,32 +4,17 @@ from pathlib import Path
 
 import pytest
 import torch
-import yaml
 
 pytestmark = pytest.mark.slow  # trains models: minutes on CPU
 
-DEMO_YAML = Path(__file__).resolve().parents[2] / "configs" / "demo.yaml"
 
-
-def _tiny_demo_config(argv: list[str], path: Path) -> Path:
-    """configs/demo.yaml with the tiny run's CLI overrides (``tiny_cli_args``) written in."""
-    config = yaml.safe_load(DEMO_YAML.read_text())
-    overrides = argv[2:]  # past "--config demo.yaml"
-    for key, value in zip(overrides[::2], overrides[1::2], strict=True):
-        *parents, leaf = key.removeprefix("--").split(".")
-        node = config
-        for name in parents:
-            node = node.setdefault(name, {})
-        node[leaf] = yaml.safe_load(value)
-    path.write_text(yaml.safe_dump(config))
-    return path
-
-
-def test_demo_writes_report_and_reruns_cleanly(tiny_cli_args, tiny_data_root, tmp_path):
+def test_demo_writes_report_and_reruns_cleanly(
+    tiny_cli_args, tiny_data_root, tiny_demo_config, tmp_path
+):
     from evaluate import run_demo
 
     argv = tiny_cli_args(tiny_data_root, tmp_path / "unused", "--model.log_images", "2")
-    config = _tiny_demo_config(argv, tmp_path / "demo.yaml")
+    config = tiny_demo_config(argv, tmp_path / "demo.yaml")
     out = tmp_path / "demo"
     cameras = ["privacy", "blind", "ideal"]
     for _ in range(2):  # the second run replaces the first instead of adding best-v1.ckpt

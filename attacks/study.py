@@ -1,0 +1,392 @@
+"""The privacy study (``evaluate.py study``, ``make study``): does the lens hold against
+attackers trained after it was frozen, and what utility does that cost?
+
+One command, resumable stage by stage:
+
+1. the ideal camera's captioner and the blind captioner (or ``--init-from`` an existing one);
+2. one privacy lens per loss variant (:data:`STUDY_LENSES`), each trained from that captioner
+   for ``lens_epochs``: the published loss, + the Wiener attack term, + an in-loop learned
+   adversary (``configs/adversary.yaml``);
+3. captions of every camera on the test split (``comparison.csv``);
+4. fresh attacks on each lens (``evaluate.py attack``: every attack, the strength curve, the
+   in-loop attacker as a row) and a cheap one on the ideal camera (its captures are the scene);
+5. the frontier (``attacks.tradeoff``) and ``study.md``: lens × attack with SSIM, PSNR and
+   face re-ID against chance, each lens's utility, and the issue's targets checked.
+
+Every trained lens and attack folder records the settings it was made with
+(``study_run.json``, ``attack_results.json``); a rerun reuses what matches and refuses what
+does not, so an interrupted study loses no finished stage.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import shutil
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from captioning.demo import ADVERSARY_CONFIG
+
+__all__ = ["STUDY_LENSES", "TARGETS", "StudySettings", "run_study", "study_markdown"]
+
+progress = logging.getLogger("privcam.study")
+
+# lens variant -> LightningCLI arguments on top of the base config (demo.yaml: w_attack 12)
+STUDY_LENSES: dict[str, tuple[str, ...]] = {
+    "published": ("--model.w_attack", "0"),  # the published loss: captions, distortion, mask
+    "wiener": (),  # + the base config's non-blind Wiener attack term
+    "adversary": ("--config", ADVERSARY_CONFIG),  # + in-loop Wiener+U-Net attacker
+}
+# the targets of the learned-attackers issue, checked (not assumed) in study.md
+TARGETS = {"learned_ssim_max": 0.45, "reid_points_over_chance": 5.0, "f1_share_of_ideal": 0.80}
+_LEARNED = ("deblurgan", "unet", "wiener_unet")
+_MARKER = "study_run.json"
+
+
+@dataclass
+class StudySettings:
+    """What the study trains and runs (the defaults are the documented study)."""
+
+    config: str = str(Path(ADVERSARY_CONFIG).with_name("demo.yaml"))  # this checkout's
+    init_from: str | None = None  # the ideal captioner; None: train it (and blind) in out/
+    blind_ckpt: str | None = None  # None: out/blind, or next to init_from's run
+    lenses: tuple[str, ...] = tuple(STUDY_LENSES)
+    lens_epochs: int = 2
+    max_images: int = 900  # 2:1 -> 600 attacker-train / 300 test pairs
+    epochs: int = 10
+    attacks: str = "all"
+    strength_curve: str = "100,300,all"
+    strength_attacker: str = "wiener_unet"
+    ideal_attacks: str = "wiener"
+    seed: int | None = None
+    beam: int = 3
+    extra_lens_args: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def check(self) -> None:
+        """Refuse bad settings by name before anything trains."""
+        unknown = [lens for lens in self.lenses if lens not in STUDY_LENSES]
+        if unknown or not self.lenses:
+            raise ValueError(
+                f"--lenses {list(self.lenses)}: choose one or more of {list(STUDY_LENSES)}"
+            )
+        if not Path(self.config).is_file():
+            raise FileNotFoundError(f"--config {self.config} not found (e.g. configs/demo.yaml)")
+        for flag, path in (("--init-from", self.init_from), ("--blind-ckpt", self.blind_ckpt)):
+            if path is not None:
+                from captioning.checkpoints import training_checkpoint
+
+                if not Path(path).is_file():
+                    raise FileNotFoundError(
+                        f"{flag} {path} not found: pass a training checkpoint "
+                        "(runs/demo/ideal/checkpoints/best.ckpt after `make demo`) or leave "
+                        "it out to train one in --out"
+                    )
+                training_checkpoint(path)
+        from .harness import expand_attacks, parse_strength_curve
+
+        expand_attacks(self.attacks)
+        expand_attacks(self.ideal_attacks)
+        parse_strength_curve(self.strength_curve)
+        if self.strength_attacker not in _LEARNED:
+            raise ValueError(
+                f"--strength-attacker {self.strength_attacker!r}: one of {list(_LEARNED)}"
+            )
+        if self.max_images < 6:
+            raise ValueError(f"--max-images {self.max_images}: at least 6 (attacker pairs)")
+
+
+def _reuse_or_clear(folder: Path, done: Path, record: Mapping[str, Any], what: str) -> bool:
+    """True when ``done`` exists and ``folder/study_run.json`` equals ``record``; an unfinished
+    folder is cleared; a finished one made with other settings is refused by name."""
+    marker = folder / _MARKER
+    if done.is_file() and marker.is_file():
+        recorded = json.loads(marker.read_text())
+        if recorded == json.loads(json.dumps(record)):
+            progress.info("[study] reusing %s in %s", what, folder)
+            return True
+        changed = sorted(k for k in {*record, *recorded} if recorded.get(k) != record.get(k))
+        raise ValueError(
+            f"{folder} holds {what} made with other settings ({', '.join(changed)} differ: "
+            f"{ {k: recorded.get(k) for k in changed} }); remove the folder or choose another "
+            "--out"
+        )
+    if folder.exists():  # interrupted before it finished: start the stage again
+        shutil.rmtree(folder)
+    return False
+
+
+def _train(folder: Path, argv: list[str], record: Mapping[str, Any], what: str) -> str:
+    """Train one camera with LightningCLI ``argv`` into ``folder`` unless a matching run is
+    there; returns its best checkpoint."""
+    from captioning.train_cli import cli_main
+
+    best = folder / "checkpoints" / "best.ckpt"
+    if _reuse_or_clear(folder, best, record, what):
+        return str(best)
+    progress.info("[study] training %s in %s", what, folder)
+    cli = cli_main(argv)
+    found = cli.trainer.checkpoint_callback.best_model_path
+    if Path(found) != best:  # the study's checkpoints have fixed names
+        shutil.copyfile(found or folder / "checkpoints" / "last.ckpt", best)
+    (folder / _MARKER).write_text(json.dumps(record, indent=1))
+    return str(best)
+
+
+def _captioners(out: Path, s: StudySettings) -> tuple[str, str | None]:
+    """The ideal captioner every lens starts from, and the blind one (utility floor)."""
+    from captioning.demo import DEMO_BLIND_EPOCHS, demo_argv
+
+    seed = ["--seed_everything", str(s.seed)] if s.seed is not None else []
+    if s.init_from is not None:
+        ideal = s.init_from
+        sibling = Path(ideal).parents[2] / "blind" / "checkpoints" / "best.ckpt"
+        blind = s.blind_ckpt or (str(sibling) if sibling.is_file() else None)
+        return ideal, blind
+    ideal = _train(
+        out / "ideal",
+        [*demo_argv("ideal", s.config, out / "ideal"), *seed],
+        {"config": s.config, "seed": s.seed},
+        "the ideal captioner",
+    )
+    if s.blind_ckpt is not None:
+        return ideal, s.blind_ckpt
+    blind_argv = [*demo_argv("blind", s.config, out / "blind"), *seed]
+    blind_argv += ["--trainer.max_epochs", str(DEMO_BLIND_EPOCHS)]
+    record = {"config": s.config, "seed": s.seed, "epochs": DEMO_BLIND_EPOCHS}
+    return ideal, _train(out / "blind", blind_argv, record, "the blind captioner")
+
+
+def _lens(out: Path, lens: str, ideal: str, s: StudySettings) -> str:
+    """Train (or reuse) the privacy lens of one loss variant from the ideal captioner."""
+    from captioning.demo import demo_argv
+
+    options = (*STUDY_LENSES[lens], *s.extra_lens_args.get(lens, ()))
+    argv = [*demo_argv("privacy", s.config, out / lens), *options]
+    argv += ["--model.init_from", ideal, "--trainer.max_epochs", str(s.lens_epochs)]
+    if s.seed is not None:
+        argv += ["--seed_everything", str(s.seed)]
+    record = {
+        "config": s.config,
+        "options": [Path(o).name if o.endswith(".yaml") else o for o in options],
+        "init_from": str(Path(ideal).resolve()),
+        "lens_epochs": s.lens_epochs,
+        "seed": s.seed,
+    }
+    return _train(out / lens, argv, record, f"the '{lens}' privacy lens")
+
+
+def _attack(folder: Path, ckpt: str, attacks: str, s: StudySettings, curve: bool) -> Path:
+    """``evaluate.py attack`` on one camera (fresh attackers), unless a matching run is there."""
+    from attacks.cli import parse, run
+
+    from .harness import expand_attacks
+
+    results = folder / "attack_results.json"
+    record = {
+        "ckpt": str(Path(ckpt).resolve()),
+        "attacks": expand_attacks(attacks),
+        "max_images": s.max_images,
+        "epochs": s.epochs,
+        "strength_curve": s.strength_curve if curve else None,
+        "strength_attacker": s.strength_attacker if curve else None,
+    }
+    if _reuse_or_clear(folder, results, record, "an attack run"):
+        return results
+    from captioning.checkpoints import training_checkpoint
+
+    data = training_checkpoint(ckpt).get("datamodule_hyper_parameters", {})
+    argv = ["--ckpt", ckpt, "--images", str(data.get("root", "embedded")), "--split", "all",
+            "--max-images", str(s.max_images), "--attack", attacks, "--epochs", str(s.epochs),
+            "--backbone-weights", "none", "--out", str(folder)]  # fmt: skip
+    if curve:
+        argv += ["--strength-curve", s.strength_curve, "--strength-attacker", s.strength_attacker]
+    progress.info("[study] attacking %s -> %s", ckpt, folder)
+    run(parse(argv))
+    (folder / _MARKER).write_text(json.dumps(record, indent=1))
+    return results
+
+
+def run_study(out: str | Path, settings: StudySettings | None = None) -> Path:
+    """Run (or finish) the study in ``out``; returns ``out/study.md``."""
+    from captioning.evaluation import compare
+
+    from .tradeoff import tradeoff_report
+
+    s = settings or StudySettings()
+    s.check()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    timings: dict[str, float] = {}
+
+    def timed(name: str, job: Callable[[], Any]) -> Any:
+        t0 = time.perf_counter()
+        value = job()
+        timings[name] = time.perf_counter() - t0
+        return value
+
+    ideal, blind = timed("captioners", lambda: _captioners(out, s))
+    lenses = {lens: timed(f"lens {lens}", lambda lens=lens: _lens(out, lens, ideal, s))
+              for lens in s.lenses}  # fmt: skip
+    ckpts = [ideal, *([blind] if blind else []), *lenses.values()]
+    progress.info("[study] captioning the test split with %d cameras", len(ckpts))
+    results = timed("captions", lambda: compare(ckpts, out, "test", beam=s.beam))
+    names = {str(Path(r["checkpoint"]).resolve()): r["camera"] for r in results}
+    attacked = {"ideal": ideal, **lenses}
+    specs, attack_results = [], {}
+    for label, ckpt in attacked.items():
+        curve = label != "ideal" and bool(s.strength_curve)
+        attacks = s.ideal_attacks if label == "ideal" else s.attacks
+        path = timed(
+            f"attacks {label}",
+            lambda ckpt=ckpt, label=label, attacks=attacks, curve=curve: _attack(
+                out / f"attacks_{label}", ckpt, attacks, s, curve
+            ),
+        )
+        name = names[str(Path(ckpt).resolve())]
+        specs.append(f"{name}={path}")
+        attack_results[label] = (name, json.loads(path.read_text()))
+    tradeoff_report(out / "comparison.csv", specs, out)
+    captions = {r["camera"]: r["metrics"] for r in results}
+    text = study_markdown(s, captions, attack_results, (out / "tradeoff.md").read_text(), timings)
+    report = out / "study.md"
+    report.write_text(text)
+    (out / "study_settings.json").write_text(json.dumps(asdict(s), indent=1, default=str))
+    return report
+
+
+def _cell(row: Mapping[str, Any] | None) -> str:
+    """ "SSIM / PSNR dB / re-ID %" of one attack row ("–" when not run; † when the learned
+    attacker did not beat the identity on its validation pairs)."""
+    if row is None:
+        return "–"
+    ssim = (row.get("ssim") or {}).get("mean", math.nan)
+    psnr = (row.get("psnr") or {}).get("mean", math.nan)
+    reid = (row.get("reid") or {}).get("top1")
+    text = f"{ssim:.3f} / {psnr:.1f} / " + ("–" if reid is None else f"{100 * reid:.0f} %")
+    return text + (" †" if row.get("converged") is False else "")
+
+
+# study.md columns: attack row names of attack_results.json, in the issue's order
+_COLUMNS = {
+    "captured": "identity (capture)",
+    "wiener": "Wiener (learned K)",
+    "wiener_laplacian": "Wiener (Laplacian)",
+    "wiener_oracle": "oracle Wiener",
+    "wiener_exact": "exact-model Wiener",
+    "unsupervised_wiener": "unsup. Wiener",
+    "richardson_lucy": "R–L",
+    "deblurgan": "DeblurGAN-v2",
+    "unet": "U-Net",
+    "wiener_unet": "Wiener+U-Net",
+    "in_loop": "in-loop (not fresh)",
+}
+
+
+def _reid_chance(results: Mapping[str, Any]) -> float:
+    chances = [(r.get("reid") or {}).get("chance") for r in results.get("rows", [])]
+    return next((float(c) for c in chances if c is not None), math.nan)
+
+
+def _targets(
+    captions: Mapping[str, Mapping[str, Any]], attack_results: Mapping[str, tuple[str, dict]]
+) -> list[str]:
+    """The issue's targets on the adversarially trained lens, computed from the results."""
+    if "adversary" not in attack_results:
+        return ["(no adversary lens in this study: the targets are about it)"]
+    name, results = attack_results["adversary"]
+    rows = {r["name"]: r for r in results.get("rows", [])}
+    fresh = [rows[k] for k in _LEARNED if k in rows and rows[k].get("converged") is not False]
+    counted = [r for k, r in rows.items() if k != "original" and r.get("converged") is not False]
+    best = max(fresh, key=lambda r: r["ssim"]["mean"], default=None)
+    chance = _reid_chance(results)
+    reid = max(((r.get("reid") or {}).get("top1", math.nan) for r in counted), default=math.nan)
+    f1 = captions.get(name, {}).get("grounding_f1", math.nan)
+    ideal_f1 = captions.get("ideal", {}).get("grounding_f1", math.nan)
+    lines = []
+    if best is None:
+        lines.append("- best fresh learned attacker: none converged (nothing to judge)")
+    else:
+        ok = best["ssim"]["mean"] <= TARGETS["learned_ssim_max"]
+        lines.append(
+            f"- best fresh learned attacker SSIM {best['ssim']['mean']:.3f} "
+            f"({best['name']}); target ≤ {TARGETS['learned_ssim_max']}: "
+            + ("**met**" if ok else "**not met**")
+        )
+    over = 100 * (reid - chance)
+    lines.append(
+        f"- highest re-ID over every attack that counts {100 * reid:.0f} % (chance "
+        f"{100 * chance:.0f} %, {over:+.0f} points); target within "
+        f"{TARGETS['reid_points_over_chance']:.0f} points: "
+        + ("**met**" if over <= TARGETS["reid_points_over_chance"] else "**not met**")
+    )
+    share = f1 / ideal_f1 if ideal_f1 else math.nan
+    lines.append(
+        f"- grounding F1 {f1:.3f} = {100 * share:.0f} % of the ideal camera's {ideal_f1:.3f}; "
+        f"target ≥ {100 * TARGETS['f1_share_of_ideal']:.0f} %: "
+        + ("**met**" if share >= TARGETS["f1_share_of_ideal"] else "**not met**")
+    )
+    return lines
+
+
+def study_markdown(
+    s: StudySettings,
+    captions: Mapping[str, Mapping[str, Any]],
+    attack_results: Mapping[str, tuple[str, dict]],
+    tradeoff_md: str,
+    timings: Mapping[str, float],
+) -> str:
+    """``study.md``: utility per camera, lens × attack, strength curves, targets, frontier."""
+    lines = [
+        "# Privacy study: lenses against fresh attackers",
+        "",
+        f"Base config `{s.config}`; each privacy lens trained {s.lens_epochs} epoch(s) from "
+        "the ideal camera's captioner. Captions: test split, beam "
+        f"{s.beam}. Attacks: {s.max_images} embedded images split 2:1 into attacker-train and "
+        f"test pairs; learned attackers trained fresh on the frozen lens for {s.epochs} "
+        "epochs (best validation checkpoint). Cells: SSIM / PSNR (dB) / face re-ID top-1; "
+        "† = the attacker never beat the identity on its validation pairs (not a threat, "
+        "left out of the frontier).",
+        "",
+        "## Utility",
+        "",
+        "| camera | grounding F1 | F1 / ideal | CIDEr-D | shape P | colour R |",
+        "|---|---|---|---|---|---|",
+    ]
+    ideal_f1 = captions.get("ideal", {}).get("grounding_f1", math.nan)
+    for name, m in captions.items():
+        f1 = m.get("grounding_f1", math.nan)
+        share = f"{100 * f1 / ideal_f1:.0f} %" if ideal_f1 else "–"
+        lines.append(
+            f"| {name} | {f1:.3f} | {share} | {m.get('CIDEr-D', math.nan):.1f} | "
+            f"{m.get('shape_precision', math.nan):.3f} | {m.get('colour_recall', math.nan):.3f} |"
+        )
+    run_rows = [{r["name"]: r for r in res.get("rows", [])} for _, res in attack_results.values()]
+    present = [k for k in _COLUMNS if any(k in rows for rows in run_rows)]
+    lines += [
+        "",
+        "## Attacks (SSIM / PSNR dB / re-ID)",
+        "",
+        "| lens | re-ID chance | " + " | ".join(_COLUMNS[k] for k in present) + " |",
+        "|---|---|" + "---|" * len(present),
+    ]
+    for (name, res), rows in zip(attack_results.values(), run_rows, strict=True):
+        cells = " | ".join(_cell(rows.get(k)) for k in present)
+        lines.append(f"| {name} | {100 * _reid_chance(res):.0f} % | {cells} |")
+    lines += ["", "## Strength curves (attacker-train pairs → test SSIM)", ""]
+    for name, res in attack_results.values():
+        for p in res.get("strength", []):
+            flag = "" if p.get("converged") is not False else " †"
+            lines.append(
+                f"- {name}, {p['attacker']}: {p['pairs']} pairs → "
+                f"{p['ssim']['mean']:.3f}{flag} (best epoch {p['best_epoch']}/{p['epochs']})"
+            )
+    wall = ", ".join(f"{k} {v:.0f}" for k, v in timings.items())
+    lines += ["", "## Targets (adversarially trained lens)", ""]
+    lines += [*_targets(captions, attack_results), "", tradeoff_md.replace("# ", "## ", 1), ""]
+    lines += ["![privacy–utility trade-off](tradeoff.png)", "", f"Wall time (s): {wall}", ""]
+    return "\n".join(lines)
