@@ -36,7 +36,8 @@ from captioning.evaluation import (
     evaluate_captions,
     markdown_table,
 )
-from optics.cli_errors import ArgumentParser, check_output_dir, positive_int, run_cli
+from optics.cli_config import ArgumentParser
+from optics.cli_errors import check_output_dir, positive_int, run_cli
 
 __all__ = [
     "DEMO_CAMERAS",
@@ -364,12 +365,21 @@ SUBCOMMANDS["study"] = (
 
 
 def _main(argv: list[str]) -> int:
-    parser = ArgumentParser(prog="evaluate.py", description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+    # jsonargparse, as every privcam CLI: a subcommand takes --config YAML (keys: its long
+    # option names with underscores) and validates its options. Three own --config: attack
+    # reads it itself (attacks.cli.parse: the command line wins, also for repeatable
+    # options); for demo and study it is the training config they run
+    own_config = ("attack", "demo", "study")
+    parser = ArgumentParser(prog="evaluate.py", description=__doc__.split("\n\n")[0], config=False)
+    sub = parser.add_subcommands(dest="command", required=True)
     for name, (add_args, _, help_text) in SUBCOMMANDS.items():
-        add_args(sub.add_parser(name, help=help_text))
-    args = parser.parse_args(argv)
-    return SUBCOMMANDS[args.command][1](args)
+        subparser = ArgumentParser(prog=f"evaluate.py {name}", description=help_text,
+                                   config=name not in own_config)  # fmt: skip
+        add_args(subparser)
+        sub.add_subcommand(name, subparser, help=help_text)
+    cfg = parser.parse_args(argv)
+    args = cfg[cfg.command]
+    return SUBCOMMANDS[cfg.command][1](args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -100,13 +100,19 @@ class StudySettings:
             raise ValueError(f"--max-images {self.max_images}: at least 6 (attacker pairs)")
 
 
-def _reuse_or_clear(folder: Path, done: Path, record: Mapping[str, Any], what: str) -> bool:
-    """True when ``done`` exists and ``folder/study_run.json`` equals ``record``; an unfinished
-    folder is cleared; a finished one made with other settings is refused by name."""
+def _reuse_or_clear(
+    folder: Path, done: Path, record: Mapping[str, Any], what: str, superset: str = ""
+) -> bool:
+    """True when ``done`` exists and ``folder/study_run.json`` equals ``record`` (the list
+    under key ``superset`` may hold more: a run with more attacks serves); an unfinished folder
+    is cleared; a finished one made with other settings is refused by name."""
     marker = folder / _MARKER
     if done.is_file() and marker.is_file():
         recorded = json.loads(marker.read_text())
-        if recorded == json.loads(json.dumps(record)):
+        record = json.loads(json.dumps(record))
+        if superset and set(record.get(superset, ())) <= set(recorded.get(superset, ())):
+            record[superset] = recorded[superset]
+        if recorded == record:
             progress.info("[study] reusing %s in %s", what, folder)
             return True
         changed = sorted(k for k in {*record, *recorded} if recorded.get(k) != record.get(k))
@@ -195,7 +201,7 @@ def _attack(folder: Path, ckpt: str, attacks: str, s: StudySettings, curve: bool
         "strength_curve": s.strength_curve if curve else None,
         "strength_attacker": s.strength_attacker if curve else None,
     }
-    if _reuse_or_clear(folder, results, record, "an attack run"):
+    if _reuse_or_clear(folder, results, record, "an attack run", superset="attacks"):
         return results
     from captioning.checkpoints import training_checkpoint
 

@@ -8,6 +8,7 @@ import itertools
 import logging
 import os
 import sys
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -75,17 +76,18 @@ def cli_main(
     """
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     torch.set_float32_matmul_precision("high")
-    return PrivcamCLI(
-        PrivacyCaptioner,
-        CaptionDataModule,
-        args=args,
-        run=run,
-        save_config_kwargs={"overwrite": True},
-        parser_kwargs={
-            "default_env": False,
-            "exit_on_error": exit_on_error,
-        },
-    )
+    with warnings.catch_warnings():
+        # the demo and the study call this in-process with ``args`` while sys.argv holds their
+        # own command line, on purpose; Lightning warns about that mix at every call
+        warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
+        return PrivcamCLI(
+            PrivacyCaptioner,
+            CaptionDataModule,
+            args=args,
+            run=run,
+            save_config_kwargs={"overwrite": True},
+            parser_kwargs={"default_env": False, "exit_on_error": exit_on_error},
+        )
 
 
 def option_error(message: str, args: Sequence[str]) -> str:

@@ -56,6 +56,9 @@ def test_study_trains_attacks_reports_and_resumes(
     stamps = {p: p.stat().st_mtime_ns for p in done}
     run_study(out, settings)
     assert {p: p.stat().st_mtime_ns for p in done} == stamps
+    settings.attacks = "unet"  # fewer attacks than were run: the run serves
+    run_study(out, settings)
+    assert {p: p.stat().st_mtime_ns for p in done} == stamps
     settings.epochs = 2
     with pytest.raises(ValueError, match=r"attacks_ideal holds an attack run made with other"):
         run_study(out, settings)
