@@ -340,7 +340,7 @@ def _attack_run(
     psf = psf.to(device)
     check_size = tuple(pairs.captures.shape[1:3])
     if psf.shape[-1] > min(check_size):
-        from .functional import check_psf
+        from .otf import check_psf
 
         check_psf(psf, (1, 3, *check_size))
     cap_train = to_tensor(pairs.captures[pairs.train], device)
