@@ -31,11 +31,12 @@ import numpy as np
 import torch
 
 from . import nonblind as NB
-from .data import ImageSet, PairSet, load_image_set, simulate_pairs, to_tensor, to_uint8
 from .metrics import FaceDetector, face_detection_rate, face_reidentification, mean_std, psnr, ssim
+from .pairs import PairSet, simulate_pairs, to_tensor, to_uint8
 from .published import published_ssim_text
 from .registry import LEARNED, REGISTRY, AttackRun, learned_options
 from .report import grid_figure, strength_figure, write_report
+from .scenes import ImageSet, load_image_set
 
 __all__ = [
     "ATTACKS",
