@@ -93,7 +93,9 @@ def make_embedded_set(
 ) -> ImageSet:
     """The embedded scenes of ``captioning.synthetic`` (identical pixels to what its CLI writes
     for ``split``), with face boxes and LFW identities."""
-    from captioning.synthetic import SPLIT_CODES, draw_scene, sample_scene
+    from captioning.scene_drawing import draw_scene
+    from captioning.scene_grammar import sample_scene
+    from captioning.synthetic import SPLIT_CODES
 
     if num_images < 1:
         raise ValueError(f"num_images must be >= 1, got {num_images}")
