@@ -1,15 +1,10 @@
-"""Pure deconvolution maths for the non-blind attacks: tensors in, tensors out.
+"""Deconvolution maths for the non-blind attacks: tensors in, tensors out.
 
-Conventions (shared with ``optics.functional.linear_convolve``): images are (B, C, H, W); a PSF
-is (C, K, K) or (1, K, K), non-negative, its centre at index K//2. ``psf_to_otf`` zero-pads the
-PSF to the FFT grid and rolls its centre to index 0 (the ``ifftshift`` convention, the same as
-``skimage.restoration.uft.ir2tf``), so deconvolution introduces no shift.
-
-The camera's forward model is a *linear* (zero-padded) convolution cropped to the image. A
-circular Wiener filter applied to the raw capture would wrap the borders; ``wiener_deconvolve``
-therefore (by default) extends the capture by K−1 pixels on every side by reflection, tapers the
-extension towards its circularly blurred self so the periodic seam is smooth (MATLAB's
-``edgetaper`` idea), deconvolves on that grid and crops the image back out.
+The Wiener filter (one K, a sweep over K, constant or Laplacian regulariser) on a circular,
+reflected or reflected + edge-tapered grid, and regularised least squares with the camera's
+exact linear forward model (conjugate gradients). The PSF and FFT-grid conventions are
+``attacks.otf``'s, the boundary extension ``attacks.boundary``'s; both are re-exported here, so
+``attacks.functional`` stays the one import of the Wiener maths.
 """
 
 from __future__ import annotations
@@ -18,9 +13,11 @@ import math
 from collections.abc import Callable
 from typing import Literal
 
-import numpy as np
 import scipy.fft
 import torch
+
+from .boundary import edge_taper, pad_for_deconvolution, reflect_pad
+from .otf import check_psf, laplacian_otf, psf_to_otf
 
 __all__ = [
     "BOUNDARIES",
@@ -44,71 +41,6 @@ REGULARISERS: tuple[str, ...] = ("constant", "laplacian")
 BOUNDARIES: tuple[str, ...] = ("taper", "reflect", "circular")
 
 
-def check_psf(psf: torch.Tensor, image_shape: tuple[int, ...]) -> None:
-    """Raise a ValueError naming the problem when ``psf`` cannot deconvolve ``image_shape``.
-
-    Args:
-        psf: (C, K, K) or (1, K, K) (also accepted: (K, K)).
-        image_shape: (B, C, H, W) of the images it will be applied to.
-    """
-    if not isinstance(psf, torch.Tensor):
-        raise TypeError(f"psf must be a torch.Tensor (C, K, K), got {type(psf).__name__}")
-    if len(image_shape) != 4:
-        raise ValueError(f"images must be (B, C, H, W), got shape {tuple(image_shape)}")
-    if psf.dim() == 2:
-        psf = psf[None]
-    if psf.dim() != 3 or psf.shape[0] not in (1, image_shape[1]):
-        raise ValueError(
-            f"psf must be (C, K, K) with C = 1 or {image_shape[1]} (image channels), "
-            f"got shape {tuple(psf.shape)}"
-        )
-    kh, kw = psf.shape[-2:]
-    h, w = image_shape[-2:]
-    if kh > h or kw > w:
-        raise ValueError(
-            f"PSF of {kh}×{kw} px is larger than the {h}×{w} px images: the capture does not "
-            "contain the blur's support. Fix: use images at least as large as the PSF "
-            f"(--image-size >= {max(kh, kw)}), or build the camera with psf_size_px <= {min(h, w)}"
-        )
-    if not torch.isfinite(psf).all():
-        raise ValueError("psf contains NaN or inf values")
-
-
-def psf_to_otf(psf: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
-    """Optical transfer function of a centred PSF on an FFT grid (real-input half spectrum).
-
-    Args:
-        psf: (..., K, K) real, centre at index K//2 (any K <= shape).
-        shape: (Hf, Wf) FFT grid.
-
-    Returns:
-        complex (..., Hf, Wf//2 + 1): ``rfft2`` of the PSF zero-padded to ``shape`` and rolled so
-        its centre sits at index (0, 0) (equals skimage's ``uft.ir2tf(psf, shape)``).
-    """
-    kh, kw = psf.shape[-2:]
-    if kh > shape[0] or kw > shape[1]:
-        raise ValueError(f"PSF {kh}×{kw} does not fit the FFT grid {shape}; pad the images more")
-    padded = psf.new_zeros((*psf.shape[:-2], *shape))
-    padded[..., :kh, :kw] = psf
-    padded = torch.roll(padded, shifts=(-(kh // 2), -(kw // 2)), dims=(-2, -1))
-    return torch.fft.rfft2(padded)
-
-
-def laplacian_otf(
-    shape: tuple[int, int], dtype: torch.dtype = torch.float32, device: torch.device | None = None
-) -> torch.Tensor:
-    """Transfer function of the discrete Laplacian [[0,−1,0],[−1,4,−1],[0,−1,0]] (centred).
-
-    Returns:
-        real (Hf, Wf//2 + 1), the same values as ``skimage.restoration.uft.laplacian(2, shape)``:
-        4 − 2cos(2πu/Hf) − 2cos(2πv/Wf) (zero at DC, 8 at Nyquist).
-    """
-    fy = torch.fft.fftfreq(shape[0], dtype=torch.float64, device=device)
-    fx = torch.fft.rfftfreq(shape[1], dtype=torch.float64, device=device)
-    lap = 4 - 2 * torch.cos(2 * math.pi * fy)[:, None] - 2 * torch.cos(2 * math.pi * fx)[None, :]
-    return lap.to(dtype)
-
-
 def wiener_filter(
     otf: torch.Tensor, k: torch.Tensor | float, reg_power: torch.Tensor | None = None
 ) -> torch.Tensor:
@@ -126,107 +58,6 @@ def wiener_filter(
     power = torch.view_as_real(otf).square().sum(-1)
     denom = power + (k if reg_power is None else k * reg_power)
     return otf.conj() * denom.reciprocal()
-
-
-def _reflect_indices(n: int, before: int, after: int) -> np.ndarray:
-    """Indices extending an axis of n samples by whole-sample symmetric reflection (numpy
-    'reflect', edge sample not repeated), for any pad width."""
-    idx = np.arange(-before, n + after)
-    if n == 1:
-        return np.zeros_like(idx)
-    period = 2 * (n - 1)
-    idx = np.mod(idx, period)
-    return np.where(idx >= n, period - idx, idx)
-
-
-def reflect_pad(images: torch.Tensor, pad: tuple[int, int, int, int]) -> torch.Tensor:
-    """Reflect-pad the last two axes by (top, bottom, left, right), any width (a pad wider than
-    the image keeps reflecting back and forth).
-
-    Args:
-        images: (..., H, W).
-
-    Returns:
-        (..., H + top + bottom, W + left + right).
-    """
-    top, bottom, left, right = pad
-    h, w = images.shape[-2:]
-    rows = torch.from_numpy(_reflect_indices(h, top, bottom)).to(images.device)
-    cols = torch.from_numpy(_reflect_indices(w, left, right)).to(images.device)
-    return images.index_select(-2, rows).index_select(-1, cols)
-
-
-def _raised_cosine_ramp(n: int, inner: tuple[int, int], device: torch.device) -> torch.Tensor:
-    """(n,) weights: 1 on [inner[0], inner[1]), rising from 0 at the array ends as a raised
-    cosine across each margin."""
-    i = torch.arange(n, dtype=torch.float64, device=device)
-    lo, hi = inner
-    w = torch.ones(n, dtype=torch.float64, device=device)
-    if lo > 0:
-        t = (i[:lo] + 0.5) / lo
-        w[:lo] = 0.5 - 0.5 * torch.cos(math.pi * t)
-    m = n - hi
-    if m > 0:
-        t = (n - i[hi:] - 0.5) / m
-        w[hi:] = 0.5 - 0.5 * torch.cos(math.pi * t)
-    return w
-
-
-def edge_taper(
-    padded: torch.Tensor, otf: torch.Tensor, inner: tuple[int, int, int, int]
-) -> torch.Tensor:
-    """Blend the padding margin of ``padded`` into its circularly blurred version.
-
-    J = w·I + (1 − w)·(I ⊛ h) (circular), with w = 1 on the inner (original image) window and a
-    raised-cosine ramp to 0 at the outer border, so the periodic extension is continuous and the
-    margin looks like blurred content (MATLAB ``edgetaper``'s idea) while the image itself is
-    untouched.
-
-    Args:
-        padded: (B, C, Hf, Wf).
-        otf: complex (C or 1, Hf, Wf//2 + 1) from :func:`psf_to_otf` on the same grid.
-        inner: (top, bottom, left, right) margin widths around the original image.
-
-    Returns:
-        (B, C, Hf, Wf).
-    """
-    hf, wf = padded.shape[-2:]
-    top, bottom, left, right = inner
-    blurred = torch.fft.irfft2(torch.fft.rfft2(padded) * otf, s=(hf, wf))
-    wy = _raised_cosine_ramp(hf, (top, hf - bottom), padded.device)
-    wx = _raised_cosine_ramp(wf, (left, wf - right), padded.device)
-    w = (wy[:, None] * wx[None, :]).to(padded.dtype)
-    return w * padded + (1 - w) * blurred
-
-
-def pad_for_deconvolution(
-    images: torch.Tensor, psf: torch.Tensor, taper: bool = True
-) -> tuple[torch.Tensor, tuple[slice, slice]]:
-    """Extend captures for circular deconvolution under a linear forward model.
-
-    Reflect-pads by K−1 on every side (more than the K//2 the linear model needs), up to a
-    fast FFT size, and (``taper``) blends the margin into its circular blur (:func:`edge_taper`).
-
-    Args:
-        images: (B, C, H, W); psf: (C or 1, K, K).
-
-    Returns:
-        (padded (B, C, Hf, Wf), (row slice, column slice) that crops the image back out).
-    """
-    check_psf(psf, tuple(images.shape))
-    if psf.dim() == 2:
-        psf = psf[None]
-    h, w = images.shape[-2:]
-    kh, kw = psf.shape[-2:]
-    py, px = max(kh - 1, 1), max(kw - 1, 1)
-    hf = scipy.fft.next_fast_len(h + 2 * py, real=True)
-    wf = scipy.fft.next_fast_len(w + 2 * px, real=True)
-    pad = (py, hf - h - py, px, wf - w - px)
-    padded = reflect_pad(images, pad)
-    if taper:
-        otf = psf_to_otf(psf.to(device=images.device, dtype=images.dtype), (hf, wf))
-        padded = edge_taper(padded, otf, pad)
-    return padded, (slice(py, py + h), slice(px, px + w))
 
 
 def _prepare(

@@ -31,11 +31,14 @@ import numpy as np
 import torch
 
 from . import nonblind as NB
-from .data import ImageSet, PairSet, load_image_set, simulate_pairs, to_tensor, to_uint8
-from .metrics import FaceDetector, face_detection_rate, face_reidentification, mean_std, psnr, ssim
+from .metrics import FaceDetector
+from .pairs import PairSet, simulate_pairs, to_tensor, to_uint8
 from .published import published_ssim_text
 from .registry import LEARNED, REGISTRY, AttackRun, learned_options
 from .report import grid_figure, strength_figure, write_report
+from .scenes import ImageSet, load_image_set
+from .scoring import report_rows, subset_list
+from .strength import parse_strength_curve, run_strength_curve
 
 __all__ = [
     "ATTACKS",
@@ -69,30 +72,6 @@ def expand_attacks(attacks: str | Sequence[str]) -> list[str]:
     return [a for a in ATTACKS if a in names]
 
 
-def parse_strength_curve(spec: str | Sequence[int | str] | None) -> list[int | str]:
-    """ "100,300,all" (or a list) → [100, 300, "all"]: attacker-train pair counts, increasing."""
-    if spec is None or spec == "" or spec == []:
-        return []
-    items = spec.split(",") if isinstance(spec, str) else list(spec)
-    out: list[int | str] = []
-    for item in items:
-        text = str(item).strip().lower()
-        if text == "all":
-            out.append("all")
-            continue
-        try:
-            value = int(text)
-        except ValueError:
-            value = 0
-        if value < 2:
-            raise ValueError(
-                f"strength curve point {item!r} is not a pair count >= 2 or 'all' "
-                "(e.g. --strength-curve 100,300,1000,all)"
-            )
-        out.append(value)
-    return out
-
-
 def _as_pairs(
     camera: torch.nn.Module,
     data: Any,
@@ -119,33 +98,6 @@ def _as_pairs(
     return simulate_pairs(
         camera, data, out_dir, seed=seed, train_fraction=train_fraction, device=device
     )
-
-
-def _evaluate(
-    name: str,
-    recon: torch.Tensor,
-    originals: torch.Tensor,
-    idx: np.ndarray,
-    pairs_faces: list | None,
-    identities: list | None,
-    detector: FaceDetector | None,
-    originals_u8: np.ndarray,
-) -> dict[str, Any]:
-    ori = originals[idx]
-    row: dict[str, Any] = {
-        "name": name,
-        "n": len(idx),
-        "ssim": mean_std(ssim(recon, ori)),
-        "psnr": mean_std(psnr(recon, ori)),
-    }
-    rec_u8 = to_uint8(recon)
-    faces = [pairs_faces[i] for i in idx] if pairs_faces is not None else None
-    ids = [identities[i] for i in idx] if identities is not None else None
-    if detector is not None:
-        row["face_detection"] = face_detection_rate(detector.detect_all(rec_u8), faces)
-    if faces is not None:
-        row["reid"] = face_reidentification(rec_u8, originals_u8[idx], faces, ids)
-    return row
 
 
 def run_attacks(
@@ -255,12 +207,12 @@ def run_attacks(
     strength: list[dict[str, Any]] = []
     if curve:
         t = time.perf_counter()
-        strength = _strength_curve(run, curve, curve_kind, out / "strength")
+        strength = run_strength_curve(run, curve, curve_kind, out / "strength")
         run.timings["strength_curve"] = time.perf_counter() - t
 
     t = time.perf_counter()
     detector = (face_detector or FaceDetector()) if detect_faces else None
-    rows = _rows(run, detector)
+    rows = report_rows(run, detector)
     run.timings["metrics"] = time.perf_counter() - t
     run.timings["total"] = time.perf_counter() - start
 
@@ -291,7 +243,7 @@ def run_attacks(
         "timings_s": run.timings,
         "published_privacy_lens_ssim": PUBLISHED,
     }
-    test_faces = _test_list(pairs.faces, pairs.test)
+    test_faces = subset_list(pairs.faces, pairs.test)
     figure = grid_figure(
         out / "attack_grid.png",
         run.ori_test.cpu(),
@@ -308,10 +260,6 @@ def run_attacks(
     result["files"]["figure"] = str(figure) if figure else None
     result["files"]["strength_figure"] = str(strength_png) if strength_png else None
     return result
-
-
-def _test_list(values: list | None, test: np.ndarray) -> list | None:
-    return [values[i] for i in test] if values is not None else None
 
 
 def _attack_run(
@@ -340,7 +288,7 @@ def _attack_run(
     psf = psf.to(device)
     check_size = tuple(pairs.captures.shape[1:3])
     if psf.shape[-1] > min(check_size):
-        from .functional import check_psf
+        from .otf import check_psf
 
         check_psf(psf, (1, 3, *check_size))
     cap_train = to_tensor(pairs.captures[pairs.train], device)
@@ -363,87 +311,6 @@ def _attack_run(
     run.recons["captured"] = run.cap_test
     run.labels["captured"] = "captured (no attack)"
     return run
-
-
-def _rows(run: AttackRun, detector: FaceDetector | None) -> list[dict[str, Any]]:
-    """One report row per reconstruction (and the originals' ceiling row when faces count)."""
-    pairs = run.pairs
-    test_idx = np.arange(len(pairs.test))
-    test_faces = _test_list(pairs.faces, pairs.test)
-    test_ids = _test_list(pairs.identities, pairs.test)
-    ori_u8 = pairs.originals[pairs.test]
-    rows = []
-    if detector is not None or test_faces is not None:
-        orig_row: dict[str, Any] = {
-            "name": "original",
-            "n": len(test_idx),
-            "ssim": mean_std([1.0] * len(test_idx)),
-            "psnr": mean_std([]),
-        }
-        if detector is not None:
-            orig_row["face_detection"] = face_detection_rate(
-                detector.detect_all(ori_u8), test_faces
-            )
-        if test_faces is not None:
-            orig_row["reid"] = face_reidentification(ori_u8, ori_u8, test_faces, test_ids)
-        run.labels["original"] = "original scenes (detector / re-ID ceiling)"
-        rows.append(orig_row)
-    for key, rec in run.recons.items():
-        idx = run.subsets.get(key, test_idx)
-        rows.append(
-            _evaluate(
-                key,
-                rec.cpu().float(),
-                run.ori_test.cpu(),
-                idx,
-                test_faces,
-                test_ids,
-                detector,
-                ori_u8,
-            )
-        )
-    for row in rows:
-        row["label"] = run.labels.get(row["name"], row["name"])
-        if row["name"] in run.learned:
-            row["converged"] = run.learned[row["name"]]["converged"]
-    return rows
-
-
-def _strength_curve(
-    run: AttackRun, curve: list[int | str], kind: str, folder: Path
-) -> list[dict[str, Any]]:
-    """Retrain ``kind`` on nested subsets of attacker-train; one row per pair count."""
-    from .training import reconstruct
-
-    n_train, learned, recons = len(run.pairs.train), run.learned, run.recons
-    counts = sorted({n_train if c == "all" else min(int(c), n_train) for c in curve})
-    order = np.random.default_rng(run.seed + 1).permutation(n_train)
-    points = []
-    for n in counts:
-        if n == n_train and kind in learned:  # the main run is this point: same data and seed
-            info, rec = learned[kind], recons[kind]
-        else:
-            model, info = run.fit(kind, np.sort(order[:n]), folder / f"{kind}_{n}")
-            rec = reconstruct(model.generator, run.cap_test, run.batch_size, run.device)
-        ori = run.ori_test.cpu()
-        points.append(
-            {
-                "attacker": kind,
-                "pairs": n,
-                "train_pairs": info["train_pairs"],
-                "val_pairs": info["val_pairs"],
-                "epochs": info["epochs"],
-                "best_epoch": info["best_epoch"],
-                "val_history": info["val_history"],
-                "val_identity_ssim": info["val_identity_ssim"],
-                "val_best_ssim": info["val_best_ssim"],
-                "converged": info["converged"],
-                "ssim": mean_std(ssim(rec.float(), ori)),
-                "psnr": mean_std(psnr(rec.float(), ori)),
-                "seconds": info["seconds"],
-            }
-        )
-    return points
 
 
 def _in_loop_row(

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from . import functional as AF
+from .boundary import pad_for_deconvolution
 from .metrics import psnr, ssim
 
 __all__ = [
@@ -266,7 +267,7 @@ def _per_channel(
     crop = (slice(None), slice(None))
     psf64 = psf.double()
     if pad:
-        lin, crop = AF.pad_for_deconvolution(lin, psf64)
+        lin, crop = pad_for_deconvolution(lin, psf64)
     out = np.empty(lin.shape)
     arr = lin.numpy()
     kernels = psf64.numpy()

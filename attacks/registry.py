@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from . import nonblind as NB
-from .data import PairSet
+from .pairs import PairSet
 
 __all__ = ["LEARNED", "REGISTRY", "AttackRun", "learned_options"]
 

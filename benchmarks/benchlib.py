@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.utils.benchmark as tbench
 
-__all__ = ["Timing", "device_name", "measure", "sync", "time_fn"]
+__all__ = ["Timing", "device_name", "free_memory", "measure", "sync", "time_fn"]
 
 TIMER_WARMUP = 2  # untimed calls torch.utils.benchmark.Timer.timeit makes before timing
 
@@ -85,3 +85,10 @@ def measure(
     t = time_fn(fn, device, repeats=repeats, warmup=warmup)
     peak = torch.cuda.max_memory_allocated(device) / 2**30 if cuda else None
     return {"images_per_s": items / t.mean_s, "step_s": t.mean_s, "peak_memory_gib": peak}
+
+
+def free_memory(device: torch.device | str) -> None:
+    """Hand cached CUDA memory back between measurements (no-op on CPU), so one step's cache
+    does not count in the next one's peak."""
+    if torch.device(device).type == "cuda":
+        torch.cuda.empty_cache()

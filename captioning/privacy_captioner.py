@@ -6,7 +6,8 @@ Loss: L = w_dec·(L_ce + λ·L_dsr) + w_p·L_p + w_H·L_H (published 0.4, λ = 1
 
 The options stay flat (``--model.backbone``, ``--model.embed_dim`` …) because the published
 configs and commands use those names; :data:`CAPTIONER_FIELDS` of them make the typed
-:class:`~captioning.model.CaptionerConfig`.
+:class:`~captioning.model.CaptionerConfig`. The validation / test hooks are
+:class:`~captioning.eval_loop.EvalLoop`'s.
 """
 
 from __future__ import annotations
@@ -32,13 +33,8 @@ from captioning.callbacks import (
 from captioning.checkpoints import load_captioner_weights
 from captioning.data import CaptionBatch
 from captioning.decoder import caption_loss, doubly_stochastic_loss
-from captioning.eval_outputs import (
-    PerImageRows,
-    fixed_width,
-    image_quality,
-    per_image_outputs,
-    split_metrics,
-)
+from captioning.eval_loop import EvalLoop
+from captioning.eval_outputs import PerImageRows
 from captioning.grounding import SCENE_LABELS, scene_labels
 from captioning.model import Captioner, CaptionerConfig
 from captioning.optim import warmup_then_decay
@@ -51,7 +47,7 @@ __all__ = ["CAPTIONER_FIELDS", "DEFAULT_ATTACK_KS", "PrivacyCaptioner", "check_o
 log = logging.getLogger("privcam.train")
 
 
-class PrivacyCaptioner(L.LightningModule):
+class PrivacyCaptioner(EvalLoop, L.LightningModule):
     """Camera + captioner trained end to end.
 
     Args:
@@ -338,90 +334,6 @@ class PrivacyCaptioner(L.LightningModule):
             b = len(self._adversary_batch[0])
             self._adversary_batch = None
             self.log("train/adversary_loss", loss, batch_size=b)
-
-    # ------------------------------------------------------------------ evaluation
-
-    def _eval_step(self, batch: CaptionBatch, beam_size: int) -> None:
-        images = batch.float_images()
-        captured, psf = self.capture(images)
-        out = self.captioner.generate(
-            self.cnn_input(captured), beam_size=beam_size, max_len=self.hparams.max_decode_len
-        )
-        ssim, psnr = image_quality(captured, images)
-        self.eval_rows.update(
-            image_id=batch.image_ids,
-            tokens=fixed_width(out.tokens, self.hparams.max_decode_len + 1, Vocabulary.pad_id),
-            ssim=ssim,
-            psnr=psnr,
-            # per-K Wiener SSIM (B, N_k) for lens cameras: the attacker's best K is chosen on
-            # the whole split at epoch end
-            wiener_ssim_per_k=(
-                self.wiener_per_image(captured, images, psf) if psf is not None else None
-            ),
-            adversary_ssim=(
-                self._adversary.ssim_per_image(captured, images, psf)
-                if self._adversary is not None
-                else None
-            ),
-        )
-        if self.eval_examples is None:
-            k = self.hparams.log_images
-            self.eval_examples = {
-                "images": images[:k].cpu(),
-                "captured": captured[:k].cpu(),
-                "captions": out.captions[:k]
-                if out.captions
-                else self.vocab.decode_batch(out.tokens[:k]),
-            }
-
-    def wiener_per_image(
-        self, captured: torch.Tensor, images: torch.Tensor, psf: torch.Tensor
-    ) -> torch.Tensor:
-        """(B, N_k) SSIM of the Wiener attacker's reconstruction for every K of attack_ks."""
-        with torch.no_grad():
-            return self.wiener_scores(captured, images, psf)[1].T.cpu()
-
-    def validation_step(self, batch: CaptionBatch, batch_idx: int) -> None:
-        self._eval_step(batch, self.hparams.val_beam_size)
-
-    def test_step(self, batch: CaptionBatch, batch_idx: int) -> None:
-        self._eval_step(batch, self.hparams.test_beam_size)
-
-    def on_validation_epoch_start(self) -> None:
-        self.eval_rows.reset()
-        self.eval_examples = None
-
-    on_test_epoch_start = on_validation_epoch_start
-
-    def gather_outputs(self) -> dict[int, dict[str, Any]]:
-        """All ranks' per-image outputs by image id (a collective under DDP: every rank calls
-        it); DistributedSampler's padded duplicates are dropped."""
-        if self.eval_rows.update_count == 0:
-            return {}
-        return per_image_outputs(self.eval_rows.compute(), self.vocab)
-
-    def _eval_epoch_end(self, stage: str) -> dict[str, float]:
-        per_image = self.gather_outputs()
-        if not per_image:
-            return {}
-        split = self.eval_split or ("val" if stage == "val" else "test")
-        data = self.trainer.datamodule
-        metrics = split_metrics(per_image, data.references(split), data.scenes(split), stage)
-        if self.camera.lens is not None:
-            metrics[f"{stage}/max_phase_step_rad"] = self.camera.lens.check_phase_sampling()
-        # identical on every rank (computed from gathered outputs): no reduction needed
-        self.log_dict(metrics, sync_dist=False, rank_zero_only=False)
-        self.last_eval = {
-            "metrics": metrics,
-            "captions": {i: o["caption"] for i, o in per_image.items()},
-        }
-        return metrics
-
-    def on_validation_epoch_end(self) -> None:
-        self._eval_epoch_end("val")
-
-    def on_test_epoch_end(self) -> None:
-        self._eval_epoch_end("test")
 
     # ------------------------------------------------------------------ optimisation
 

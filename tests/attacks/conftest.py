@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from attacks import functional as AF
+from attacks.otf import psf_to_otf
 
 
 @pytest.fixture
@@ -30,7 +30,7 @@ def gaussian_psf():
 
 
 def _circular_blur(x: torch.Tensor, psf: torch.Tensor) -> torch.Tensor:
-    return torch.fft.irfft2(torch.fft.rfft2(x) * AF.psf_to_otf(psf, x.shape[-2:]), s=x.shape[-2:])
+    return torch.fft.irfft2(torch.fft.rfft2(x) * psf_to_otf(psf, x.shape[-2:]), s=x.shape[-2:])
 
 
 @pytest.fixture

@@ -79,7 +79,7 @@ def test_attack_names():
 def test_non_converged_attacker_is_flagged_and_strength_curve(tmp_path):
     import numpy as np
 
-    from attacks.data import PairSet
+    from attacks.pairs import PairSet
     from optics import Camera
 
     rng = np.random.default_rng(0)

@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from attacks.data import make_embedded_set, simulate_pairs, to_tensor
 from attacks.learned import PairDataset
 from attacks.losses import content_loss, ragan_ls_d_loss, ragan_ls_g_loss
+from attacks.pairs import simulate_pairs, to_tensor
+from attacks.scenes import make_embedded_set
 from attacks.training import load_attacker, reconstruct, train_attacker
 
 TINY = {

@@ -5,7 +5,6 @@ import pytest
 import torch
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from attacks.data import make_embedded_set
 from attacks.metrics import (
     FaceDetector,
     face_detection_rate,
@@ -14,6 +13,7 @@ from attacks.metrics import (
     psnr,
     ssim,
 )
+from attacks.scenes import make_embedded_set
 
 
 @pytest.mark.parametrize("shape", [(2, 3, 32, 32), (1, 3, 40, 57), (3, 1, 11, 20)])

@@ -1,0 +1,76 @@
+"""The attacker-strength curve: the attacker-train pair counts to try, and one learned attacker
+retrained on nested subsets of attacker-train, each scored on attacker-test."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .metrics import mean_std, psnr, ssim
+from .registry import AttackRun
+
+__all__ = ["parse_strength_curve", "run_strength_curve"]
+
+
+def parse_strength_curve(spec: str | Sequence[int | str] | None) -> list[int | str]:
+    """ "100,300,all" (or a list) → [100, 300, "all"]: attacker-train pair counts, increasing."""
+    if spec is None or spec == "" or spec == []:
+        return []
+    items = spec.split(",") if isinstance(spec, str) else list(spec)
+    out: list[int | str] = []
+    for item in items:
+        text = str(item).strip().lower()
+        if text == "all":
+            out.append("all")
+            continue
+        try:
+            value = int(text)
+        except ValueError:
+            value = 0
+        if value < 2:
+            raise ValueError(
+                f"strength curve point {item!r} is not a pair count >= 2 or 'all' "
+                "(e.g. --strength-curve 100,300,1000,all)"
+            )
+        out.append(value)
+    return out
+
+
+def run_strength_curve(
+    run: AttackRun, curve: list[int | str], kind: str, folder: Path
+) -> list[dict[str, Any]]:
+    """Retrain ``kind`` on nested subsets of attacker-train; one row per pair count."""
+    from .training import reconstruct
+
+    n_train, learned, recons = len(run.pairs.train), run.learned, run.recons
+    counts = sorted({n_train if c == "all" else min(int(c), n_train) for c in curve})
+    order = np.random.default_rng(run.seed + 1).permutation(n_train)
+    points = []
+    for n in counts:
+        if n == n_train and kind in learned:  # the main run is this point: same data and seed
+            info, rec = learned[kind], recons[kind]
+        else:
+            model, info = run.fit(kind, np.sort(order[:n]), folder / f"{kind}_{n}")
+            rec = reconstruct(model.generator, run.cap_test, run.batch_size, run.device)
+        ori = run.ori_test.cpu()
+        points.append(
+            {
+                "attacker": kind,
+                "pairs": n,
+                "train_pairs": info["train_pairs"],
+                "val_pairs": info["val_pairs"],
+                "epochs": info["epochs"],
+                "best_epoch": info["best_epoch"],
+                "val_history": info["val_history"],
+                "val_identity_ssim": info["val_identity_ssim"],
+                "val_best_ssim": info["val_best_ssim"],
+                "converged": info["converged"],
+                "ssim": mean_std(ssim(rec.float(), ori)),
+                "psnr": mean_std(psnr(rec.float(), ori)),
+                "seconds": info["seconds"],
+            }
+        )
+    return points
