@@ -21,7 +21,6 @@ flagged "did not converge" when that best does not beat the identity on validati
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -50,7 +49,6 @@ __all__ = [
     "write_report",
 ]
 
-log = logging.getLogger(__name__)
 
 ATTACKS: tuple[str, ...] = tuple(REGISTRY)  # every --attack name, in report order
 # Published privacy-lens figures (Arguello et al.), SSIM against the originals.

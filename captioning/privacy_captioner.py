@@ -12,7 +12,6 @@ configs and commands use those names; :data:`CAPTIONER_FIELDS` of them make the 
 
 from __future__ import annotations
 
-import logging
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -43,8 +42,6 @@ from captioning.vocab import Vocabulary
 from optics import Camera, CameraConfig, distortion_loss, psf_mask_loss
 
 __all__ = ["CAPTIONER_FIELDS", "DEFAULT_ATTACK_KS", "PrivacyCaptioner", "check_options"]
-
-log = logging.getLogger("privcam.train")
 
 
 class PrivacyCaptioner(EvalLoop, L.LightningModule):
