@@ -199,6 +199,18 @@ def _compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _progress_logging() -> None:
+    """privcam's progress lines (per camera, epoch and stage) on stderr; Lightning's own INFO
+    lines (accelerator found, tips), repeated for every camera and evaluation, are left out."""
+    import logging
+
+    import lightning.pytorch  # noqa: F401  (its import sets its loggers' levels; quieten after)
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
+    logging.getLogger("lightning.fabric").setLevel(logging.WARNING)
+
+
 def _demo_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="runs/demo")
     parser.add_argument("--config", default="configs/demo.yaml")
@@ -235,10 +247,7 @@ def _demo_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    import logging
-
-    # progress lines (per camera, per epoch) on stderr while the demo runs
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    _progress_logging()
     report = run_demo(
         Path(args.out),
         args.config,
@@ -333,11 +342,9 @@ def _study_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _study(args: argparse.Namespace) -> int:
-    import logging
-
     from attacks.study import StudySettings, run_study
 
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    _progress_logging()
     settings = StudySettings(
         config=args.config,
         init_from=args.init_from,

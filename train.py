@@ -1,9 +1,11 @@
 """privcam end-to-end trainer: camera (optics) → ResNet encoder → top-down decoder, one model.
 
-    python train.py fit --config configs/coco_privacy.yaml --data.root /data/coco
-    python train.py fit --config configs/demo.yaml
-    python train.py fit --config configs/coco_privacy.yaml --ckpt_path last     # resume
-    python train.py test --config configs/coco_privacy.yaml --ckpt_path runs/…/best.ckpt
+    python train.py fit --config configs/coco.yaml --config configs/coco_privacy.yaml
+    python train.py fit --config configs/demo.yaml [--config configs/adversary.yaml]
+    python train.py fit --config configs/coco.yaml --config configs/coco_privacy.yaml \
+        --ckpt_path last                                                        # resume
+    python train.py test --config configs/coco.yaml --config configs/coco_privacy.yaml \
+        --ckpt_path runs/…/best.ckpt
     python train.py fit --config configs/demo.yaml --model.camera.preset ideal  # captioner alone
     python train.py fit --config configs/demo.yaml --model.camera.preset ideal --model.blind true
 

@@ -3,10 +3,11 @@
 Generates its own COCO-style data set first (Karpathy ``dataset_coco.json`` + JPEGs of mixed
 sizes, some grayscale, one corrupt, 5 captions each), prepares it with the data module's own
 ``prepare_data`` (timed: ``prepare_images_per_s``), then iterates the training loader at the
-shipped settings (``configs/coco_privacy.yaml``: batch 64, its ``num_workers``, persistent
-workers) for several epochs. ``images_per_s`` is the steady state (epochs after the first);
-``first_epoch_images_per_s`` includes the workers' start-up. Target: ≥ 2,000 images/s at 256²
-on 2 CPU cores, more than one GPU's end-to-end training step consumes.
+shipped settings (``configs/coco.yaml``, the base of every COCO camera: batch 64, its
+``num_workers``, persistent workers) for several epochs. ``images_per_s`` is the steady state
+(epochs after the first); ``first_epoch_images_per_s`` includes the workers' start-up.
+Target: ≥ 2,000 images/s at 256² on 2 CPU cores, more than one GPU's end-to-end training step
+consumes.
 
     python benchmarks/bench_input.py [--images 2000] [--size 256] [--workers 8 2 0] [--root DIR]
 """
@@ -32,7 +33,7 @@ from optics.cli_config import ArgumentParser
 from train import CaptionDataModule
 
 REPO = Path(__file__).resolve().parents[1]
-SHIPPED_CONFIG = REPO / "configs" / "coco_privacy.yaml"
+SHIPPED_CONFIG = REPO / "configs" / "coco.yaml"
 TARGET_IMAGES_PER_S = 2000.0
 
 _COLOURS = {

@@ -13,11 +13,12 @@ Checks (a failure makes the exit status 1; the JSON lists it under ``failed``):
   sizes, against ours) agree to 7e-8 of the PSF peak and 4e-7 on the captures, so the
   tolerances leave > 100x room for cuFFT round-off and still catch any real discrepancy.
   On ``--device cpu`` both sides are CPU (the code path is exercised, the numbers are 0).
-* ``fit_bf16``: ``train.py fit --config configs/coco_privacy.yaml`` (bf16-mixed, ResNet-101 with
-  random weights, channels-last) for ``fit_steps`` steps on a generated COCO-style data set of
-  256² images (``bench_input.write_synthetic_coco``, prepared by the data module): every loss
-  finite, the mean of the last steps below the mean of the first, the lens parameters and
-  every PSF the lens produced during training float32, the CNN features bf16.
+* ``fit_bf16``: ``train.py fit --config configs/coco.yaml --config configs/coco_privacy.yaml``
+  (bf16-mixed, ResNet-101 with random weights, channels-last) for ``fit_steps`` steps on a
+  generated COCO-style data set of 256² images (``bench_input.write_synthetic_coco``, prepared
+  by the data module): every loss finite, the mean of the last steps below the mean of the
+  first, the lens parameters and every PSF the lens produced during training float32, the CNN
+  features bf16.
 * ``speed`` (a crash fails the check; the figures are reported): end-to-end training step at
   batch 64 (bf16, channels-last) and a bare ResNet-101 forward+backward+Adam step at the same
   batch and size (their ratio), the optics alone (PSF forward+backward, image formation of the

@@ -29,7 +29,8 @@ __all__ = [
 ]
 
 REPO = Path(__file__).resolve().parents[1]
-COCO_CONFIG = REPO / "configs" / "coco_privacy.yaml"
+# the COCO privacy training as users run it: the shared base, then the camera file
+COCO_CONFIGS = (REPO / "configs" / "coco.yaml", REPO / "configs" / "coco_privacy.yaml")
 
 # stated tolerances of the CUDA-vs-CPU optics comparison (float32 round-off of 1792² FFTs)
 PSF_REL_TOL = 1e-4  # max |Δ PSF| / max PSF
@@ -91,7 +92,7 @@ def make_fit_data(root: Path, sizes: Sizes) -> Path:
 def fit_args(device: torch.device, sizes: Sizes, data: Path, run_dir: Path) -> list[str]:
     """LightningCLI arguments of the bf16 smoke fit of the COCO privacy config."""
     args = [
-        "--config", str(COCO_CONFIG),
+        "--config", str(COCO_CONFIGS[0]), "--config", str(COCO_CONFIGS[1]),
         "--data.root", str(data), "--data.image_size", str(sizes.image),
         "--data.batch_size", str(sizes.batch), "--data.eval_batch_size", str(sizes.batch),
         "--data.max_eval_images", str(sizes.batch), "--data.num_workers", "2",

@@ -9,11 +9,14 @@ from train import CaptionDataModule, PrivacyCaptioner, cli_main
 
 pytestmark = pytest.mark.slow  # trains models: minutes on CPU
 
-CONFIGS = sorted(  # training configs (attack_*.yaml belong to `evaluate.py attack`)
-    p
-    for p in (Path(__file__).resolve().parents[2] / "configs").glob("*.yaml")
-    if not p.name.startswith("attack_")
-)
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
+# config stacks as users pass them (`--config A --config B`) -> the camera preset they train
+STACKS = {
+    ("demo.yaml",): "privacy",
+    ("demo.yaml", "adversary.yaml"): "privacy",
+    ("coco.yaml",): "privacy",
+    **{("coco.yaml", f"coco_{c}.yaml"): c for c in ("privacy", "defocus", "lowres", "ideal")},
+}
 
 
 @pytest.fixture
@@ -114,12 +117,17 @@ def test_lens_gradients_only_where_configured(build, tiny_data_root, tmp_path, p
         assert torch.equal(model.camera.lens.fixed_coefficients_um, fixed)  # buffer, no grad
 
 
-@pytest.mark.parametrize("config", CONFIGS, ids=[c.stem for c in CONFIGS])
-def test_yaml_configs_load(config, tiny_data_root, tmp_path):
+def test_every_training_config_is_in_a_tested_stack():
+    shipped = {p.name for p in CONFIG_DIR.glob("*.yaml") if not p.name.startswith("attack_")}
+    assert shipped == {name for stack in STACKS for name in stack}
+
+
+@pytest.mark.parametrize("stack", list(STACKS), ids=["+".join(s) for s in STACKS])
+def test_yaml_configs_load(stack, tiny_data_root, tmp_path):
+    configs = [arg for name in stack for arg in ("--config", str(CONFIG_DIR / name))]
     cli = cli_main(
         [
-            "--config",
-            str(config),
+            *configs,
             "--data.root",
             str(tiny_data_root),
             "--data.generate_embedded",
@@ -135,8 +143,13 @@ def test_yaml_configs_load(config, tiny_data_root, tmp_path):
         ],
         run=False,
     )
-    preset = config.stem.split("_")[-1]
-    assert cli.model.camera.config.preset == (preset if preset != "demo" else "privacy")
+    assert cli.model.camera.config.preset == STACKS[stack]
+    hp = cli.model.hparams
+    assert hp.adversary == ("wiener_unet" if "adversary.yaml" in stack else "none")
+    if stack[0] == "coco.yaml":  # the base's settings survive the camera file, and its own
+        assert hp.backbone == "resnet101" and hp.w_psf_mask == 30.0
+        warn = {"coco_privacy.yaml", "coco_defocus.yaml"} & set(stack)
+        assert cli.model.camera.config.sampling_check == ("warn" if warn else "error")
     assert cli.model.hparams.vocab_size == cli.datamodule.vocab_size
 
 
