@@ -35,7 +35,8 @@ _ATTACK_CHOICES = (
 
 def add_arguments(parser: argparse.ArgumentParser, config_action: Any = None) -> None:
     """Register the attack subcommand's options on ``parser`` (argparse or jsonargparse; the
-    latter reads ``--config`` with ``config_action``, jsonargparse's ActionConfigFile)."""
+    latter reads ``--config`` with ``config_action``, jsonargparse's ActionConfigFile).
+    (Long only by its option declarations, one per option.)"""
     src = parser.add_mutually_exclusive_group()
     src.add_argument("--ckpt", help="training checkpoint (or save_camera file) with the camera")
     src.add_argument(

@@ -85,6 +85,24 @@ def _pct(value: float | None) -> str:
 def write_report(result: dict[str, Any], out_dir: str | Path) -> dict[str, str]:
     """Write ``attack_report.md`` and ``attack_results.json``; returns their paths."""
     out = Path(out_dir)
+    lines = [
+        *_rows_section(result),
+        *_learned_section(result.get("learned", {})),
+        *_strength_section(result.get("strength") or []),
+    ]
+    for note in result.get("notes", []):
+        lines.append(f"- {note}")
+    t = result.get("timings_s", {})
+    lines += ["", "Timings (s): " + ", ".join(f"{k} {v:.1f}" for k, v in t.items()), ""]
+    md = out / "attack_report.md"
+    md.write_text("\n".join(lines))
+    js = out / "attack_results.json"
+    js.write_text(json.dumps(result, indent=1, default=str))
+    return {"report": str(md), "json": str(js)}
+
+
+def _rows_section(result: dict[str, Any]) -> list[str]:
+    """Title, set-up, one row per attack, the published figures and how metrics are taken."""
     s = result["settings"]
     lines = [f"# {result['title']}", ""]
     lines.append(
@@ -113,8 +131,6 @@ def write_report(result: dict[str, Any], out_dir: str | Path) -> dict[str, str]:
         f"{published['captured']}, Wiener {published['wiener']}, DeblurGAN-v2 "
         f"{published['deblurgan']}.",
         "",
-    ]
-    lines += [
         "Metrics: SSIM with an 11-tap Gaussian window (σ 1.5), data range 1, mean over RGB "
         "(equal to scikit-image's structural_similarity with gaussian_weights); PSNR over "
         "all pixels; face detection with scikit-image's LBP frontal-face cascade (a face "
@@ -123,7 +139,12 @@ def write_report(result: dict[str, Any], out_dir: str | Path) -> dict[str, str]:
         "all test faces (chance = 1 / gallery size per identity).",
         "",
     ]
-    learned = result.get("learned", {})
+    return lines
+
+
+def _learned_section(learned: dict[str, Any]) -> list[str]:
+    """How each learned attacker trained: validation against the identity, convergence."""
+    lines: list[str] = []
     if learned:
         lines += [
             "Learned attackers: trained on attacker-train minus a held-out validation "
@@ -151,37 +172,34 @@ def write_report(result: dict[str, Any], out_dir: str | Path) -> dict[str, str]:
             + (f"; learned Wiener K {info['k_final']:.3g}" if "k_final" in info else "")
             + f"; checkpoint `{info['checkpoint']}`."
         )
-    strength = result.get("strength") or []
-    if strength:
-        lines += [
-            "",
-            f"### Attacker strength curve ({strength[0]['attacker']})",
-            "",
-            "The same attacker retrained on nested subsets of attacker-train (same "
-            "epochs); if the last points still rise, the attacker has not saturated and "
-            "more pairs would recover more. ![strength](attack_strength.png)",
-            "",
-            "| pairs (train / val) | epochs (best) | val SSIM identity | val SSIM best | "
-            "test SSIM | test PSNR (dB) | converged |",
-            "|---|---|---|---|---|---|---|",
-        ]
-        for p in strength:
-            lines.append(
-                f"| {p['pairs']} ({p['train_pairs']} / {p['val_pairs']}) | {p['epochs']} "
-                f"({p['best_epoch']}) | {_num(p['val_identity_ssim'])} | "
-                f"{_num(p['val_best_ssim'])} | {_fmt(p['ssim'])} | {_fmt(p['psnr'], 2)} | "
-                f"{_converged(p['converged'])} |"
-            )
-        lines.append("")
-    for note in result.get("notes", []):
-        lines.append(f"- {note}")
-    t = result.get("timings_s", {})
-    lines += ["", "Timings (s): " + ", ".join(f"{k} {v:.1f}" for k, v in t.items()), ""]
-    md = out / "attack_report.md"
-    md.write_text("\n".join(lines))
-    js = out / "attack_results.json"
-    js.write_text(json.dumps(result, indent=1, default=str))
-    return {"report": str(md), "json": str(js)}
+    return lines
+
+
+def _strength_section(strength: list[dict[str, Any]]) -> list[str]:
+    """The attacker strength curve: test SSIM against attacker-train pairs."""
+    if not strength:
+        return []
+    lines = [
+        "",
+        f"### Attacker strength curve ({strength[0]['attacker']})",
+        "",
+        "The same attacker retrained on nested subsets of attacker-train (same "
+        "epochs); if the last points still rise, the attacker has not saturated and "
+        "more pairs would recover more. ![strength](attack_strength.png)",
+        "",
+        "| pairs (train / val) | epochs (best) | val SSIM identity | val SSIM best | "
+        "test SSIM | test PSNR (dB) | converged |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for p in strength:
+        lines.append(
+            f"| {p['pairs']} ({p['train_pairs']} / {p['val_pairs']}) | {p['epochs']} "
+            f"({p['best_epoch']}) | {_num(p['val_identity_ssim'])} | "
+            f"{_num(p['val_best_ssim'])} | {_fmt(p['ssim'])} | {_fmt(p['psnr'], 2)} | "
+            f"{_converged(p['converged'])} |"
+        )
+    lines.append("")
+    return lines
 
 
 def grid_figure(

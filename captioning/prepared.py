@@ -148,6 +148,41 @@ def ensure_prepared(
     return prepare_split(records, out_dir, split, size, on_corrupt)
 
 
+def _write_images(
+    records: Sequence[ImageRecord], tmp_path: Path, final_tmp: Path, size: int, on_corrupt: str
+) -> tuple[Path, list[ImageRecord], list[str]]:
+    """Decode every record into a uint8 memmap at ``tmp_path`` (then, if some were skipped, a
+    shorter copy at ``final_tmp``); returns the finished file, the kept records and the skipped
+    file names."""
+    arr = np.lib.format.open_memmap(
+        tmp_path, mode="w+", dtype=np.uint8, shape=(len(records), 3, size, size)
+    )
+    kept, skipped = [], []
+    for rec in records:
+        try:
+            img = load_image(rec.path, size)
+        except (CorruptImageError, FileNotFoundError) as err:
+            if on_corrupt == "fail":
+                raise
+            logger.warning("skipping %s", err)
+            skipped.append(rec.path.name)
+            continue
+        arr[len(kept)] = img.transpose(2, 0, 1)
+        kept.append(rec)
+    arr.flush()
+    del arr
+    if len(kept) == len(records):
+        return tmp_path, kept, skipped
+    final = np.lib.format.open_memmap(
+        final_tmp, mode="w+", dtype=np.uint8, shape=(len(kept), 3, size, size)
+    )
+    src = np.load(tmp_path, mmap_mode="r")
+    final[:] = src[: len(kept)]
+    final.flush()
+    del final, src
+    return final_tmp, kept, skipped
+
+
 def prepare_split(
     records: Sequence[ImageRecord],
     out_dir: str | Path,
@@ -180,35 +215,9 @@ def prepare_split(
     fingerprint = records_fingerprint(records, size)
     start = time.perf_counter()
     try:
-        arr = np.lib.format.open_memmap(
-            tmp_path, mode="w+", dtype=np.uint8, shape=(len(records), 3, size, size)
-        )
-        kept, skipped = [], []
-        for rec in records:
-            try:
-                img = load_image(rec.path, size)
-            except (CorruptImageError, FileNotFoundError) as err:
-                if on_corrupt == "fail":
-                    raise
-                logger.warning("skipping %s", err)
-                skipped.append(rec.path.name)
-                continue
-            arr[len(kept)] = img.transpose(2, 0, 1)
-            kept.append(rec)
-        arr.flush()
-        del arr
-        if len(kept) == len(records):
-            final_tmp = tmp_path
-        else:
-            final = np.lib.format.open_memmap(
-                final_tmp, mode="w+", dtype=np.uint8, shape=(len(kept), 3, size, size)
-            )
-            src = np.load(tmp_path, mmap_mode="r")
-            final[:] = src[: len(kept)]
-            final.flush()
-            del final, src
+        written, kept, skipped = _write_images(records, tmp_path, final_tmp, size, on_corrupt)
         index_path.unlink(missing_ok=True)  # killed from here on: no index, rebuilt next time
-        os.replace(final_tmp, array_path)
+        os.replace(written, array_path)
         _write_json_atomic(index_path, _index(split, size, kept, skipped, fingerprint))
     finally:
         tmp_path.unlink(missing_ok=True)
