@@ -204,7 +204,9 @@ def _attack(folder: Path, ckpt: str, attacks: str, s: StudySettings, curve: bool
     from captioning.checkpoints import training_checkpoint
 
     data = training_checkpoint(ckpt).get("datamodule_hyper_parameters", {})
-    argv = ["--ckpt", ckpt, "--images", str(data.get("root", "embedded")), "--split", "all",
+    # every camera at the size its captioner saw (the ideal camera has no PSF to size it by)
+    size = ["--image-size", str(data["image_size"])] if data.get("image_size") else []
+    argv = [*size, "--ckpt", ckpt, "--images", str(data.get("root", "embedded")), "--split", "all",
             "--max-images", str(s.max_images), "--attack", attacks, "--epochs", str(s.epochs),
             "--backbone-weights", "none", "--out", str(folder)]  # fmt: skip
     if curve:

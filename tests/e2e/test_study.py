@@ -49,6 +49,8 @@ def test_study_trains_attacks_reports_and_resumes(
     assert (out / "tradeoff.png").stat().st_size > 0 and (out / "tradeoff.csv").is_file()
     results = json.loads((out / "attacks_adversary" / "attack_results.json").read_text())
     assert results["settings"]["train_pairs"] + results["settings"]["test_pairs"] == 12
+    ideal = json.loads((out / "attacks_ideal" / "attack_results.json").read_text())
+    assert ideal["settings"]["image_size"] == 32  # the data's size, though it has no PSF
 
     # a rerun reuses every finished stage; changed settings are refused by name
     done = [*out.glob("*/checkpoints/best.ckpt"), *out.glob("attacks_*/attack_results.json")]
