@@ -159,5 +159,6 @@ def study_markdown(
     wall = ", ".join(f"{k} {v:.0f}" for k, v in timings.items())
     lines += ["", "## Targets (adversarially trained lens)", ""]
     lines += [*_targets(captions, attack_results), "", tradeoff_md.replace("# ", "## ", 1), ""]
-    lines += ["![privacy–utility trade-off](tradeoff.png)", "", f"Wall time (s): {wall}", ""]
+    wall = f"Wall time of this run (s; a reused stage takes ~0): {wall}"
+    lines += ["![privacy–utility trade-off](tradeoff.png)", "", wall, ""]
     return "\n".join(lines)
