@@ -1,7 +1,8 @@
 """Optics speed and memory benchmark; prints one JSON line.
 
-Default configuration (DESIGN.md): 350 Zernike terms, 896² pupil padded to 1792², 3 wavelengths,
-PSF area-resampled to 256², batch 16×3×256² images. Times, side by side in the same run:
+Default configuration (docs/design.md): 350 Zernike terms, 896² pupil padded to 1792², 3
+wavelengths, PSF area-resampled to 256², batch 16×3×256² images. Times, side by side in the
+same run:
 
 * ``ours``: privcam's ZernikeLens (symmetry-reduced basis, separable cropped Fresnel propagation);
 * ``baseline``: the straightforward implementation — the full 350×896² float32 basis cached and

@@ -12,8 +12,9 @@ Contract (``python train.py``, ``python evaluate.py``, ``python -m optics.export
   the traceback before that line;
 * anything else is a bug and keeps its traceback.
 
-``captioning`` and ``optics`` never import each other (DESIGN.md), so ``captioning/cli_errors.py``
-is a copy of this module; ``tests/test_bad_input.py`` checks that the two stay identical.
+Every entry point, ``captioning``'s and ``attacks``' included, imports this one module (the
+exception to docs/design.md's rule that the captioning core does not import ``optics``);
+``tests/test_bad_input.py`` checks that no copy of it reappears.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Optics losses of the privacy lens (DESIGN.md "Optics losses")."""
+"""Optics losses of the privacy lens (docs/design.md, "Physics conventions")."""
 
 from __future__ import annotations
 

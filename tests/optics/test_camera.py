@@ -9,7 +9,7 @@ from optics.lens import ZernikeLens
 
 
 def test_default_camera_parameters():
-    cam = Camera()  # DESIGN.md defaults
+    cam = Camera()  # the documented defaults (docs/design.md)
     lens = cam.lens
     assert lens.wavelengths_nm == (460.0, 550.0, 640.0)
     assert lens.pupil_grid == 896 and lens.n_pad == 1792
