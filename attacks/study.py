@@ -154,14 +154,14 @@ def _captioners(out: Path, s: StudySettings) -> tuple[str, str | None]:
     ideal = _train(
         out / "ideal",
         [*demo_argv("ideal", s.config, out / "ideal"), *seed],
-        {"config": s.config, "seed": s.seed},
+        {"config": str(Path(s.config).resolve()), "seed": s.seed},
         "the ideal captioner",
     )
     if s.blind_ckpt is not None:
         return ideal, s.blind_ckpt
     blind_argv = [*demo_argv("blind", s.config, out / "blind"), *seed]
     blind_argv += ["--trainer.max_epochs", str(DEMO_BLIND_EPOCHS)]
-    record = {"config": s.config, "seed": s.seed, "epochs": DEMO_BLIND_EPOCHS}
+    record = {"config": str(Path(s.config).resolve()), "seed": s.seed, "epochs": DEMO_BLIND_EPOCHS}
     return ideal, _train(out / "blind", blind_argv, record, "the blind captioner")
 
 
@@ -175,7 +175,7 @@ def _lens(out: Path, lens: str, ideal: str, s: StudySettings) -> str:
     if s.seed is not None:
         argv += ["--seed_everything", str(s.seed)]
     record = {
-        "config": s.config,
+        "config": str(Path(s.config).resolve()),
         "options": [Path(o).name if o.endswith(".yaml") else o for o in options],
         "init_from": str(Path(ideal).resolve()),
         "lens_epochs": s.lens_epochs,
