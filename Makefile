@@ -27,7 +27,7 @@ demo: $(STAMP)
 
 # The privacy study (docs/results.md, "Privacy study"): three privacy lenses against fresh
 # attackers, on the demo's ideal captioner when `make demo` has run (else it trains its own).
-# About 1.5 h on a 2-core CPU (each lens: ~4-8 min training, ~25 min of attacks); a rerun resumes.
+# About 1.5 h on a 2-core CPU (each lens: 3-8 min training, ~25 min of attacks); a rerun resumes.
 STUDY_ARGS ?= $(if $(wildcard runs/demo/ideal/checkpoints/best.ckpt),--init-from runs/demo/ideal/checkpoints/best.ckpt)
 study: $(STAMP)
 	$(PY) evaluate.py study --out runs/study $(STUDY_ARGS)
