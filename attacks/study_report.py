@@ -7,6 +7,8 @@ import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from .tradeoff import top_reid
+
 if TYPE_CHECKING:  # the settings live with the study; this module only reads them
     from .study import StudySettings
 
@@ -67,10 +69,7 @@ def _targets(
     ]
     counted = [r for k, r in rows.items() if k != "original" and r.get("converged") is not False]
     best = max(fresh, key=lambda r: r["ssim"]["mean"], default=None)
-    # re-ID above chance per attack: the scikit-image references run on fewer test images, so
-    # their gallery (and chance) differs from the rest
-    reid_rows = [r for r in counted if (r.get("reid") or {}).get("top1") is not None]
-    top = max(reid_rows, key=lambda r: r["reid"]["top1"] - r["reid"]["chance"], default=None)
+    top = top_reid(counted)  # against each attack's own chance (galleries differ in size)
     f1 = captions.get(name, {}).get("grounding_f1", math.nan)
     ideal_f1 = captions.get("ideal", {}).get("grounding_f1", math.nan)
     lines = []
