@@ -19,8 +19,9 @@ Pure functions: :func:`build_attacker`, :func:`attacker_loss`, :func:`adversary_
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -29,6 +30,9 @@ from .losses import content_loss
 from .metrics import ssim
 from .models import UNet, WienerUNet
 
+if TYPE_CHECKING:  # the optics package is imported where a camera is read
+    from optics import Camera
+
 __all__ = [
     "ADVERSARIES",
     "InLoopAdversary",
@@ -36,7 +40,7 @@ __all__ = [
     "attack_with",
     "attacker_loss",
     "build_attacker",
-    "in_loop_attacker",
+    "camera_and_in_loop_attacker",
     "load_in_loop_attacker",
 ]
 
@@ -299,12 +303,17 @@ def load_in_loop_attacker(checkpoint: dict[str, Any]) -> tuple[nn.Module, dict[s
     }
 
 
-def in_loop_attacker(ckpt: str | Path) -> tuple[nn.Module, dict[str, Any]] | None:
-    """:func:`load_in_loop_attacker` of a checkpoint file (None for a camera-only file)."""
-    from optics.camera import read_checkpoint
+def camera_and_in_loop_attacker(
+    ckpt: str | Path, checkpoint: Mapping[str, Any] | None = None
+) -> tuple[Camera, tuple[nn.Module, dict[str, Any]] | None]:
+    """The camera of a checkpoint and its in-loop attacker (:func:`load_in_loop_attacker`;
+    None for a lens trained without one or a camera-only file), from one read of the file
+    (training checkpoints are ~170 MB). ``checkpoint``: the file already read with
+    ``optics.camera.read_checkpoint``."""
+    from optics.camera import camera_from_checkpoint, read_checkpoint
 
-    raw = read_checkpoint(ckpt)
-    return load_in_loop_attacker(raw) if isinstance(raw, dict) else None
+    raw = read_checkpoint(ckpt) if checkpoint is None else checkpoint
+    return camera_from_checkpoint(raw, ckpt), load_in_loop_attacker(raw)
 
 
 @torch.no_grad()

@@ -19,12 +19,13 @@ from __future__ import annotations
 import argparse
 import logging
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from optics.cli_errors import check_output_dir, finite_float, positive_int
 
-__all__ = ["add_arguments", "build_camera", "build_parser", "main", "parse", "run"]
+__all__ = ["add_arguments", "build_parser", "build_target", "main", "parse", "run"]
 
 log = logging.getLogger(__name__)
 
@@ -272,9 +273,12 @@ def _as_argv(args: argparse.Namespace) -> list[str]:
     return argv
 
 
-def build_camera(args: argparse.Namespace):
-    """The camera to attack: ``load_camera(--ckpt)`` or ``Camera(--camera, **options)``."""
-    from optics import Camera, load_camera
+def build_target(args: argparse.Namespace, checkpoint: Mapping[str, Any] | None = None):
+    """The camera to attack and, for a checkpoint, its in-loop attacker (or None):
+    ``--ckpt`` (``checkpoint``: that file already read) or ``Camera(--camera, **options)``."""
+    from optics import Camera
+
+    from .adversary import camera_and_in_loop_attacker
 
     options = _parse_options(args.camera_option, "--camera-option")
     if args.ckpt:
@@ -283,7 +287,7 @@ def build_camera(args: argparse.Namespace):
                 "--camera-option applies to --camera presets only; a checkpoint "
                 "carries its own camera config"
             )
-        return load_camera(args.ckpt)
+        return camera_and_in_loop_attacker(args.ckpt, checkpoint)
     if not args.camera:
         raise ValueError(
             "say which camera to attack: --ckpt CHECKPOINT or --camera PRESET "
@@ -292,16 +296,16 @@ def build_camera(args: argparse.Namespace):
     if args.camera in ("privacy", "defocus") and "psf_size_px" not in options:
         options["psf_size_px"] = args.image_size or 128
     try:
-        return Camera(args.camera, **options)
+        return Camera(args.camera, **options), None
     except ValueError as err:
         raise ValueError(f"--camera-option: {err}") from err
 
 
-def run(args: argparse.Namespace) -> int:
-    """Run the attacks and print where the report is."""
+def run(args: argparse.Namespace, checkpoint: Mapping[str, Any] | None = None) -> int:
+    """Run the attacks and print where the report is; ``checkpoint``: ``--ckpt`` already
+    read (``optics.camera.read_checkpoint``) by a caller that needed it too."""
     import time
 
-    from .adversary import in_loop_attacker
     from .harness import run_attacks
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -313,7 +317,7 @@ def run(args: argparse.Namespace) -> int:
     if not 0 < args.train_fraction < 1:
         raise ValueError(f"--train-fraction must be in (0, 1), got {args.train_fraction}")
     start = time.perf_counter()
-    camera = build_camera(args)
+    camera, in_loop = build_target(args, checkpoint)
     check_output_dir(args.out, "--out")
     size = args.image_size
     if size is None:
@@ -330,7 +334,7 @@ def run(args: argparse.Namespace) -> int:
         images,
         args.out,
         args.attack,
-        in_loop=in_loop_attacker(args.ckpt) if args.ckpt else None,
+        in_loop=in_loop,
         image_size=size,
         max_images=args.max_images,
         seed=args.seed,

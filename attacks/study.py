@@ -203,7 +203,8 @@ def _attack(folder: Path, ckpt: str, attacks: str, s: StudySettings, curve: bool
         return results
     from captioning.checkpoints import training_checkpoint
 
-    data = training_checkpoint(ckpt).get("datamodule_hyper_parameters", {})
+    raw = training_checkpoint(ckpt)  # read once: the data settings, the camera, its attacker
+    data = raw.get("datamodule_hyper_parameters", {})
     # every camera at the size its captioner saw (the ideal camera has no PSF to size it by)
     size = ["--image-size", str(data["image_size"])] if data.get("image_size") else []
     argv = [*size, "--ckpt", ckpt, "--images", str(data.get("root", "embedded")), "--split", "all",
@@ -212,7 +213,7 @@ def _attack(folder: Path, ckpt: str, attacks: str, s: StudySettings, curve: bool
     if curve:
         argv += ["--strength-curve", s.strength_curve, "--strength-attacker", s.strength_attacker]
     progress.info("[study] attacking %s -> %s", ckpt, folder)
-    run(parse(argv))
+    run(parse(argv), raw)
     (folder / _MARKER).write_text(json.dumps(record, indent=1))
     return results
 

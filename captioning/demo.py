@@ -229,20 +229,20 @@ def _demo_attacks(out: Path, ckpts: dict[str, str], data_root: Path, image_size:
     attackers (:data:`DEMO_ATTACKS`; `evaluate.py attack --attack all` or `evaluate.py study`
     run everything); an adversarially trained lens's own in-loop attacker is one more row."""
     from attacks import run_attacks
-    from attacks.adversary import in_loop_attacker
-    from optics import load_camera
+    from attacks.adversary import camera_and_in_loop_attacker
 
     lines = ["## Attacks", ""]
     for preset, attacks in DEMO_ATTACKS.items():
         if preset not in ckpts:
             continue
         folder = out / f"attacks_{preset}"
+        camera, in_loop = camera_and_in_loop_attacker(ckpts[preset])
         run_attacks(
-            load_camera(ckpts[preset]),
+            camera,
             str(data_root),
             folder,
             attacks,
-            in_loop=in_loop_attacker(ckpts[preset]),
+            in_loop=in_loop,
             image_size=image_size,
             max_images=150,
             epochs=2,

@@ -27,6 +27,7 @@ __all__ = [
     "PRESETS",
     "Camera",
     "CameraConfig",
+    "camera_from_checkpoint",
     "checkpoint_kind",
     "describe_checkpoint_kind",
     "load_camera",
@@ -247,8 +248,13 @@ def load_camera(path: str | Path, map_location: str = "cpu") -> Camera:
     holds the CameraConfig dict, ``state_dict`` the weights under ``camera.``) or a plain
     ``{"camera_config": ..., "camera_state": ...}`` file saved by :func:`save_camera`.
     """
+    return camera_from_checkpoint(read_checkpoint(path, map_location), path)
+
+
+def camera_from_checkpoint(ckpt: Mapping[str, Any], path: str | Path) -> Camera:
+    """:func:`load_camera` of a checkpoint already read with :func:`read_checkpoint` (a
+    caller that needs more of a large file reads it once); ``path`` names it in errors."""
     path = Path(path)
-    ckpt = read_checkpoint(path, map_location)
     kind = checkpoint_kind(ckpt)
     if kind in ("attacker", "captioner"):
         raise ValueError(

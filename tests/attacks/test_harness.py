@@ -191,3 +191,52 @@ def test_in_loop_attacker_is_a_row_and_the_report_says_the_learned_ones_are_fres
     # 6 attacker-train pairs x 1 epoch < the in-loop attacker's 160 pairs: the report says so
     assert "fresh" in note and "raise --max-images or --epochs" in note
     assert "in-loop wiener_unet attacker" in (tmp_path / "attack_report.md").read_text()
+
+
+def test_camera_and_in_loop_attacker_come_from_one_read_of_the_file(
+    tmp_path, small_camera, monkeypatch
+):
+    """Training checkpoints are ~170 MB: the attack command reads one once for the camera and
+    its in-loop attacker, and a caller that read it already (the study) passes it in."""
+    import torch
+
+    import optics.camera
+    from attacks.adversary import build_attacker, camera_and_in_loop_attacker
+
+    net = build_attacker("unet", 4, 2)
+    hp = {
+        "adversary": "unet",
+        "adversary_channels": 4,
+        "adversary_depth": 2,
+        "camera": small_camera.config.to_dict(),
+    }
+    state = {f"camera.{k}": v for k, v in small_camera.state_dict().items()}
+    path = tmp_path / "best.ckpt"
+    torch.save(
+        {
+            "hyper_parameters": hp,
+            "state_dict": state,
+            "adversary": {"kind": "unet", "net": net.state_dict(), "updates": 3},
+        },
+        path,
+    )
+    reads = []
+    real_load = optics.camera.torch.load
+    monkeypatch.setattr(
+        optics.camera.torch, "load", lambda *a, **k: reads.append(a[0]) or real_load(*a, **k)
+    )
+    camera, (_net, info) = camera_and_in_loop_attacker(path)
+    assert reads == [path] and info["updates"] == 3
+    for a, b in zip(camera.state_dict().values(), small_camera.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    raw = optics.camera.read_checkpoint(path)
+    reads.clear()
+    camera, in_loop = camera_and_in_loop_attacker(path, raw)
+    assert reads == [] and in_loop is not None
+    # a lens trained without an attacker: the camera, no attacker row
+    assert (
+        camera_and_in_loop_attacker(path, {**raw, "hyper_parameters": {**hp, "adversary": "none"}})[
+            1
+        ]
+        is None
+    )
