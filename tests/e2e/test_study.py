@@ -64,3 +64,14 @@ def test_study_trains_attacks_reports_and_resumes(
     settings.epochs = 2
     with pytest.raises(ValueError, match=r"attacks_ideal holds an attack run made with other"):
         run_study(out, settings)
+    settings.epochs = 1
+    # markers name configs and checkpoints by content: a lens rewritten at the same path
+    # (retrained after its folder was removed) is not judged by the old lens's attacks ...
+    lens = out / "published" / "checkpoints" / "best.ckpt"
+    torch.save({**published, "global_step": published["global_step"] + 1}, lens)
+    with pytest.raises(ValueError, match=r"attacks_published holds .*ckpt_sha"):
+        run_study(out, settings)
+    # ... and an edited config does not reuse what the old one trained
+    config.write_text(config.read_text() + "\n# edited\n")
+    with pytest.raises(ValueError, match=r"ideal holds the ideal captioner .*config_sha"):
+        run_study(out, settings)
