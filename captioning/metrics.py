@@ -19,6 +19,7 @@ pycocoevalcap's ``Cider`` class is CIDEr-D (clipped n-gram counts, Gaussian leng
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -203,16 +204,35 @@ def score_captions(
     return {m: results[m] for m in metrics}
 
 
-def _meteor(gts: dict[int, list[str]], res: dict[int, list[str]]) -> float:
+def _meteor(gts: dict[int, list[str]], res: dict[int, list[str]]) -> float | None:
+    """METEOR by pycocoevalcap's Java scorer. Its JVM occasionally answers nothing (seen once
+    on this project's CPU box under load: ``float(b'')``); a fresh JVM gets one more try, then
+    METEOR is left out (None) with a warning, so an evaluation that trained for an hour keeps
+    its other metrics."""
     from pycocoevalcap.meteor.meteor import Meteor
 
-    scorer = Meteor()
-    try:
-        return float(scorer.compute_score(gts, res)[0])
-    finally:
-        scorer.meteor_p.stdin.close()
-        scorer.meteor_p.kill()
-        scorer.meteor_p.wait()
+    failure = ""
+    for _ in range(2):
+        scorer = Meteor()
+        try:
+            return float(scorer.compute_score(gts, res)[0])
+        except (ValueError, OSError) as err:  # no or garbled answer, or a closed pipe
+            scorer.meteor_p.kill()
+            said = scorer.meteor_p.stderr.read().decode(errors="replace").strip()
+            failure = f"{type(err).__name__}: {err}" + (
+                f"; java said: {said[-300:]}" if said else ""
+            )
+        finally:
+            with contextlib.suppress(OSError):  # a dead JVM's pipe may refuse the flush
+                scorer.meteor_p.stdin.close()
+            scorer.meteor_p.kill()
+            scorer.meteor_p.wait()
+    logger.warning(
+        "METEOR left out: pycocoevalcap's Java scorer gave no score twice (%s); the other "
+        "metrics stand. Check `java -version` and free memory (it starts with -Xmx2G).",
+        failure,
+    )
+    return None
 
 
 def fast_scores(

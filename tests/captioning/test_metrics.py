@@ -136,6 +136,36 @@ def test_without_java(monkeypatch, caplog) -> None:
         score_captions(REFS, CANDS, tokenizer="ptb")
 
 
+def test_a_jvm_that_answers_nothing_is_retried_then_meteor_is_left_out(monkeypatch, caplog):
+    """pycocoevalcap's METEOR JVM once answered nothing mid-study (``float(b'')``): one fresh
+    retry, then None and a warning, never a lost evaluation."""
+    import io
+    import subprocess
+
+    from pycocoevalcap.meteor import meteor as meteor_module
+
+    answers: list[object] = []
+
+    class FakeMeteor:  # the pycocoevalcap interface _meteor uses, with a scripted JVM
+        def __init__(self):
+            self.meteor_p = subprocess.Popen(["sleep", "30"], stdin=subprocess.PIPE,
+                                             stderr=subprocess.PIPE)  # fmt: skip
+            self.meteor_p.stderr = io.BytesIO(b"java.lang.OutOfMemoryError")
+
+        def compute_score(self, gts, res):
+            answer = answers.pop(0)
+            return float(answer), []  # float(b"") raises as pycocoevalcap does
+
+    monkeypatch.setattr(meteor_module, "Meteor", FakeMeteor)
+    gts = {1: ["a red circle"]}
+    answers[:] = [b"", 0.25]  # the first JVM dies, the second answers
+    assert metrics_module._meteor(gts, gts) == 0.25 and not answers
+    answers[:] = [b"", b""]
+    with caplog.at_level(logging.WARNING, logger="captioning.metrics"):
+        assert metrics_module._meteor(gts, gts) is None
+    assert "METEOR left out" in caplog.text and "OutOfMemoryError" in caplog.text
+
+
 @needs_java
 def test_agrees_with_pycocoevalcap_run_directly() -> None:
     from pycocoevalcap.bleu.bleu import Bleu
