@@ -21,6 +21,7 @@ flagged "did not converge" when that best does not beat the identity on validati
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -215,6 +216,7 @@ def run_attacks(
     run.timings["total"] = time.perf_counter() - start
 
     config = getattr(getattr(camera, "config", None), "to_dict", dict)()
+    phase_step = _check_sampling(camera, run.notes)
     result = {
         "title": title or f"Attacks on the {config.get('preset', 'given')} camera",
         "rows": rows,
@@ -233,6 +235,7 @@ def run_attacks(
             "reference_images": len(run.ref_idx),
             "strength_curve": curve,
             "strength_attacker": curve_kind if curve else None,
+            "max_phase_step_rad": phase_step,
         },
         "k": run.k_info,
         "learned": run.learned,
@@ -258,6 +261,24 @@ def run_attacks(
     result["files"]["figure"] = str(figure) if figure else None
     result["files"]["strength_figure"] = str(strength_png) if strength_png else None
     return result
+
+
+def _check_sampling(camera: torch.nn.Module, notes: list[str]) -> float | None:
+    """The lens's largest phase step between pupil samples (None without a lens); over π the
+    phase aliases, so the simulated PSF is not the lens's and the report says so. Training
+    only warns when a lens drifts there (the optimiser can push it past π)."""
+    lens = getattr(camera, "lens", None)
+    if lens is None:
+        return None
+    step = float(lens.check_phase_sampling())
+    if step > math.pi:
+        notes.append(
+            f"**The lens aliases on its pupil grid** (largest phase step between neighbouring "
+            f"samples {step:.2f} rad > π): its simulated PSF, and so every row here, is not "
+            "what this lens would capture. Retrain it on a finer pupil grid (smaller "
+            "pupil_pitch_um) or with a smaller lr_camera or privacy weight."
+        )
+    return step
 
 
 def _attack_run(

@@ -73,6 +73,12 @@ def _targets(
     f1 = captions.get(name, {}).get("grounding_f1", math.nan)
     ideal_f1 = captions.get("ideal", {}).get("grounding_f1", math.nan)
     lines = []
+    step = (results.get("settings") or {}).get("max_phase_step_rad")
+    if step is not None and step > math.pi:
+        lines.append(
+            f"- **the lens aliases on its pupil grid ({step:.2f} rad > π): the figures below "
+            "are of a PSF this lens would not make, so no target can be met by it**"
+        )
     if best is None:
         lines.append("- best fresh learned attacker: none converged (nothing to judge)")
     else:
@@ -143,10 +149,22 @@ def study_markdown(
         "| lens | re-ID chance | " + " | ".join(_COLUMNS[k] for k in present) + " |",
         "|---|---|" + "---|" * len(present),
     ]
+    aliased = []
     for (name, res), rows in zip(attack_results.values(), run_rows, strict=True):
         chance = _reid_chance(res)
         cells = " | ".join(_cell(rows.get(k), chance) for k in present)
+        step = (res.get("settings") or {}).get("max_phase_step_rad")
+        if step is not None and step > math.pi:
+            aliased.append(f"{name} ({step:.2f} rad)")
+            name += " ‡"
         lines.append(f"| {name} | {100 * chance:.0f} % | {cells} |")
+    if aliased:
+        lines += [
+            "",
+            "‡ **the lens aliases on its pupil grid** (phase step > π between neighbouring "
+            f"samples: {', '.join(aliased)}): its simulated PSF is not physical, so its row "
+            "is no privacy result.",
+        ]
     lines += ["", "## Strength curves (attacker-train pairs → test SSIM)", ""]
     for name, res in attack_results.values():
         for p in res.get("strength", []):

@@ -23,7 +23,7 @@ DEFAULT_ATTACK_KS = WIENER_K_GRID
 CAPTIONER_FIELDS = tuple(f.name for f in fields(CaptionerConfig) if f.name != "vocab_size")
 NON_NEGATIVE = ("w_dec", "dsr_lambda", "w_distortion", "w_psf_mask", "w_attack", "lr_camera",
                 "lr_encoder", "lr_decoder", "weight_decay", "warmup_steps", "w_scene_labels",
-                "w_adversary")  # fmt: skip
+                "w_adversary", "w_sampling")  # fmt: skip
 
 
 def check_options(options: Mapping[str, Any]) -> None:

@@ -55,6 +55,9 @@ class PrivacyCaptioner(EvalLoop, L.LightningModule):
             (null: as captured).
         w_dec, dsr_lambda, w_distortion, w_psf_mask: loss weights (published 0.4, 1, 6, 30).
         psf_mask_radius_px: radius of the PSF mask M in PSF pixels (published 32 of 256).
+        w_sampling: weight of the lens's aliasing guard (``ZernikeLens.phase_step_excess``,
+            rad²; 0 while every phase step between pupil samples is under 0.9 π, so it only
+            acts when a privacy term pushes the surface towards aliasing; 0 turns it off).
         w_attack: weight of the Wiener leakage L_W (not in the published loss; 0 = off): the
             mean SSIM that the non-blind Wiener attacker (known PSF, each image's best K of
             ``attack_ks``) reaches on the batch. Minimising it trains the lens against the
@@ -110,6 +113,7 @@ class PrivacyCaptioner(EvalLoop, L.LightningModule):
         w_distortion: float = 6.0,
         w_psf_mask: float = 30.0,
         psf_mask_radius_px: float = 32.0,
+        w_sampling: float = 1.0,
         w_attack: float = 0.0,
         attack_ks: list[float] | None = None,
         adversary: str = "none",
@@ -268,6 +272,11 @@ class PrivacyCaptioner(EvalLoop, L.LightningModule):
             hp.w_dec * (ce + hp.dsr_lambda * dsr) + hp.w_distortion * dist + hp.w_psf_mask * mask
         )
         terms = {"ce": ce, "dsr": dsr, "distortion": dist, "psf_mask": mask}
+        lens = getattr(self.camera, "lens", None)
+        if hp.w_sampling > 0 and lens is not None and self.training:
+            # 0 until a phase step nears π: keeps the lens where its simulated PSF is its own
+            terms["phase_aliasing"] = lens.phase_step_excess()
+            total = total + hp.w_sampling * terms["phase_aliasing"]
         if self.label_head is not None and self.training:
             missing = [i for i in batch.image_ids.tolist() if i not in self._label_table]
             if missing:

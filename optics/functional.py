@@ -193,6 +193,24 @@ def max_phase_step(phase: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return torch.maximum(dx.flatten(-2).amax(-1), dy.flatten(-2).amax(-1))
 
 
+def phase_step_excess(phase: torch.Tensor, mask: torch.Tensor, limit_rad: float) -> torch.Tensor:
+    """Σ relu(|Δφ| − limit)² (rad²) over neighbouring samples that both lie in ``mask`` and
+    all wavelengths: 0 while every step is under ``limit_rad``, differentiable, so training
+    can keep a surface sampled that :func:`max_phase_step` would only report.
+
+    Args:
+        phase: (Λ, N, N) unwrapped phase. mask: (N, N) bool. limit_rad: below π (aliasing).
+
+    Returns:
+        () tensor.
+    """
+    dx = (phase[..., :, 1:] - phase[..., :, :-1]).abs() - limit_rad
+    dy = (phase[..., 1:, :] - phase[..., :-1, :]).abs() - limit_rad
+    ex = torch.relu(dx).square() * (mask[:, 1:] & mask[:, :-1])
+    ey = torch.relu(dy).square() * (mask[1:, :] & mask[:-1, :])
+    return ex.sum() + ey.sum()
+
+
 # --------------------------------------------------------------------------- resampling
 
 

@@ -32,6 +32,9 @@ from .materials import get_material
 from .symmetry import aperture_layout, complete_terms, symmetry_coefficient_maps
 from .zernike import zernike_basis
 
+# the training guard's limit: 10 % under π, where the phase between pupil samples aliases
+ALIASING_GUARD_RAD = 0.9 * math.pi
+
 __all__ = ["LensConfig", "ZernikeLens", "aperture_layout", "initial_coefficients"]
 
 log = logging.getLogger(__name__)
@@ -120,6 +123,11 @@ class ZernikeLens(nn.Module):
         # float64 copies for reports and sampling checks only (numpy, not buffers)
         self._base_height_m = h_base_m
         self._base_phase_unwrapped = phase
+        # float32 copy for the training-time aliasing guard (the unwrapped phase is large,
+        # but its neighbour differences are what count and stay well within float32)
+        self.register_buffer(
+            "_base_phase_tensor", torch.from_numpy(phase).float(), persistent=False
+        )
         self.refractive_indices = tuple(float(v) for v in n_lam)
 
     # ------------------------------------------------------------------ coefficients / height
@@ -212,6 +220,18 @@ class ZernikeLens(nn.Module):
         return fn.psf_intensity_to_sensor(self.field_intensity(height_noise), self.resample_matrix)
 
     # ------------------------------------------------------------------ checks
+
+    def phase_step_excess(self, limit_rad: float = ALIASING_GUARD_RAD) -> torch.Tensor:
+        """Differentiable aliasing guard (rad², 0 while well sampled): Σ relu(|Δφ| − limit)²
+        over neighbouring pupil samples of the full surface (base lens + Zernike) at every
+        wavelength. The trainer adds it to the loss (``model.w_sampling``): pushed hard by a
+        privacy term, the optimiser otherwise drives the surface past π per sample, where the
+        simulated PSF is no longer the lens's and the lens exploits the simulator."""
+        h_um = self.zernike_height_um()
+        base = self._base_phase_tensor.to(h_um)
+        full = base + self.phase_per_um.to(h_um)[:, None] * h_um[None, :]
+        mask = self.to_grid(torch.ones(self.num_aperture, dtype=torch.bool, device=h_um.device))
+        return fn.phase_step_excess(self.to_grid(full), mask, limit_rad)
 
     @torch.no_grad()
     def check_phase_sampling(self, raise_error: bool = False) -> float:

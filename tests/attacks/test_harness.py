@@ -25,6 +25,7 @@ def test_ideal_camera_is_trivially_attacked(tmp_path):
     assert rows["wiener"]["ssim"]["mean"] > 0.85
     assert rows["richardson_lucy"]["n"] == 2
     assert "delta PSF" in result["notes"][0]
+    assert result["settings"]["max_phase_step_rad"] is None  # no lens to alias
     for key in ("report", "json"):
         assert (tmp_path / f"attack_{'report.md' if key == 'report' else 'results.json'}").is_file()
     assert (tmp_path / "attack_grid.png").is_file()
@@ -239,4 +240,28 @@ def test_camera_and_in_loop_attacker_come_from_one_read_of_the_file(
             1
         ]
         is None
+    )
+
+
+def test_a_lens_that_aliases_on_its_pupil_grid_is_reported_as_not_physical(tmp_path, small_camera):
+    """Training only warns when the optimiser pushes the lens past π per pupil sample; the
+    attack report must not then present the aliased PSF's figures as the lens's privacy."""
+    import math
+
+    import torch
+
+    def attack(camera, out):
+        return run_attacks(camera, "embedded", out, "wiener", image_size=32, max_images=6,
+                           max_reference_images=2, detect_faces=False)  # fmt: skip
+
+    fine = attack(small_camera, tmp_path / "fine")
+    assert fine["settings"]["max_phase_step_rad"] < math.pi
+    assert not any("aliases" in n for n in fine["notes"])
+    with torch.no_grad():
+        small_camera.lens.trainable_coefficients_um.mul_(4.0)  # 0.4 µm: past π (0.2 aliases)
+    aliased = attack(small_camera, tmp_path / "aliased")
+    assert aliased["settings"]["max_phase_step_rad"] > math.pi
+    assert any("lens aliases on its pupil grid" in n for n in aliased["notes"])
+    assert (
+        "lens aliases on its pupil grid" in (tmp_path / "aliased" / "attack_report.md").read_text()
     )

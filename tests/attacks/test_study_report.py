@@ -14,7 +14,7 @@ def _row(name, ssim, reid=0.05, converged=None):
     return row
 
 
-def _report(adversary_rows, f1=0.40):
+def _report(adversary_rows, f1=0.40, phase_step=1.5):
     captions = {
         "ideal": {"grounding_f1": 0.45, "CIDEr-D": 120.0},
         "blind": {"grounding_f1": 0.17, "CIDEr-D": 38.0},
@@ -22,7 +22,14 @@ def _report(adversary_rows, f1=0.40):
     }
     results = {
         "ideal": ("ideal", {"rows": [_row("original", 1.0, 1.0), _row("captured", 0.97, 1.0)]}),
-        "adversary": ("privacy (adversary)", {"rows": adversary_rows, "strength": []}),
+        "adversary": (
+            "privacy (adversary)",
+            {
+                "rows": adversary_rows,
+                "strength": [],
+                "settings": {"max_phase_step_rad": phase_step},
+            },
+        ),
     }
     return study_markdown(StudySettings(), captions, results, "# Trade-off\n", {"lens": 1.0})
 
@@ -56,3 +63,12 @@ def test_targets_not_met_are_said():
     assert "SSIM 0.520 (wiener_unet); target ≤ 0.45: **not met**" in text
     assert "= 67 % of the ideal camera's" in text and "80 %: **not met**" in text
     assert "| privacy (adversary) | 5 % | 0.360 / 20.0 / 5 % | 0.520 / 20.0 / 5 % |" in text
+
+
+def test_an_aliased_lens_is_marked_and_cannot_meet_the_targets():
+    rows = [_row("captured", 0.36), _row("unet", 0.40, converged=True)]
+    assert "aliases" not in _report(rows)
+    text = _report(rows, phase_step=3.81)
+    assert "| privacy (adversary) ‡ |" in text
+    assert "privacy (adversary) (3.81 rad)" in text
+    assert "lens aliases on its pupil grid (3.81 rad > π)" in text.split("## Targets")[1]

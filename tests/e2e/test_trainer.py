@@ -272,3 +272,26 @@ def test_same_seed_same_model(tiny_cli_args, tiny_data_root, tmp_path):
         states[-1]["grounding"] = cli.trainer.callback_metrics["val/grounding_f1"].clone()
     for key, value in states[0].items():
         assert torch.equal(value, states[1][key]), key
+
+
+def test_sampling_guard_pulls_an_aliasing_lens_back_under_pi(build, tiny_data_root, tmp_path):
+    """A privacy term pushed hard drove the demo lens past π per pupil sample (3.2–3.8 rad);
+    the guard (model.w_sampling) is 0 on a sampled lens and its gradient alone undoes that."""
+    import math
+
+    off = {f"--model.{name}": "0" for name in WEIGHTS}
+    cli = build(tiny_data_root, tmp_path, *[a for kv in off.items() for a in kv])
+    model = cli.model
+    lens = model.camera.lens
+    batch = next(iter(cli.datamodule.train_dataloader()))
+    model.train()
+    assert float(model.losses(batch)["phase_aliasing"].detach()) == 0.0  # sampled: no pull
+    with torch.no_grad():
+        while lens.check_phase_sampling() <= math.pi:
+            lens.trainable_coefficients_um.mul_(2.0)
+    opt = torch.optim.Adam([lens.trainable_coefficients_um], lr=0.01)
+    history = [h["phase_aliasing"] for h in _train_steps(model, batch, opt, 30)]
+    assert history[0] > 0 and history[-1] < 0.01 * history[0], history
+    assert lens.check_phase_sampling() < math.pi
+    model.hparams.w_sampling = 0.0  # off: the term is not computed
+    assert "phase_aliasing" not in model.losses(batch)

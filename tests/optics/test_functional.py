@@ -122,3 +122,16 @@ def test_area_resample_matrix_conserves_energy():
     col = a.sum(0)
     assert torch.allclose(col[1:-4], torch.ones_like(col[1:-4]))  # cells inside the sensor window
     assert torch.allclose(a.sum(1), torch.full((256,), 3.5, dtype=torch.float64))
+
+
+def test_phase_step_excess_is_the_closed_form_hinge_of_a_ramp():
+    # a ramp of s rad per sample along x in a 5×5 mask: 4 steps per row × 5 rows, none in y
+    s, limit = 3.5, 0.9 * math.pi
+    x = torch.arange(8.0)
+    phase = (s * x).expand(2, 8, 8).clone()  # two wavelengths
+    mask = torch.zeros(8, 8, dtype=torch.bool)
+    mask[1:6, 1:6] = True
+    expected = 2 * 20 * (s - limit) ** 2
+    assert float(fn.phase_step_excess(phase, mask, limit)) == pytest.approx(expected, rel=1e-5)
+    assert float(fn.max_phase_step(phase, mask).max()) == pytest.approx(s)
+    assert float(fn.phase_step_excess(phase * 0.5, mask, limit)) == 0.0  # sampled: no penalty
