@@ -207,8 +207,11 @@ def _lens(out: Path, lens: str, ideal: str, s: StudySettings) -> str:
     return _train(out / lens, argv, record, f"the '{lens}' privacy lens")
 
 
-def _attack(folder: Path, ckpt: str, attacks: str, s: StudySettings, curve: bool) -> Path:
-    """``evaluate.py attack`` on one camera (fresh attackers), unless a matching run is there."""
+def _attack(
+    folder: Path, ckpt: str, attacks: str, s: StudySettings, curve: bool, check_only: bool = False
+) -> Path:
+    """``evaluate.py attack`` on one camera (fresh attackers), unless a matching run is there;
+    ``check_only``: only refuse a mismatched finished run (before the captions stage)."""
     from attacks.cli import parse, run
 
     from .harness import expand_attacks
@@ -223,7 +226,7 @@ def _attack(folder: Path, ckpt: str, attacks: str, s: StudySettings, curve: bool
         "strength_curve": s.strength_curve if curve else None,
         "strength_attacker": s.strength_attacker if curve else None,
     }
-    if _reuse_or_clear(folder, results, record, "an attack run", superset="attacks"):
+    if _reuse_or_clear(folder, results, record, "an attack run", superset="attacks") or check_only:
         return results
     from captioning.checkpoints import training_checkpoint
 
@@ -263,15 +266,18 @@ def run_study(out: str | Path, settings: StudySettings | None = None) -> Path:
     ideal, blind = timed("captioners", lambda: _captioners(out, s))
     lenses = {lens: timed(f"lens {lens}", lambda lens=lens: _lens(out, lens, ideal, s))
               for lens in s.lenses}  # fmt: skip
+    attacked = {"ideal": ideal, **lenses}
+    plans = {label: (ckpt, s.ideal_attacks if label == "ideal" else s.attacks,
+                     label != "ideal" and bool(s.strength_curve))
+             for label, ckpt in attacked.items()}  # fmt: skip
+    for label, (ckpt, attacks, curve) in plans.items():  # refuse before captioning, not after
+        _attack(out / f"attacks_{label}", ckpt, attacks, s, curve, check_only=True)
     ckpts = [ideal, *([blind] if blind else []), *lenses.values()]
     progress.info("[study] captioning the test split with %d cameras", len(ckpts))
     results = timed("captions", lambda: compare(ckpts, out, "test", beam=s.beam))
     names = {str(Path(r["checkpoint"]).resolve()): r["camera"] for r in results}
-    attacked = {"ideal": ideal, **lenses}
     specs, attack_results = [], {}
-    for label, ckpt in attacked.items():
-        curve = label != "ideal" and bool(s.strength_curve)
-        attacks = s.ideal_attacks if label == "ideal" else s.attacks
+    for label, (ckpt, attacks, curve) in plans.items():
         path = timed(
             f"attacks {label}",
             lambda ckpt=ckpt, label=label, attacks=attacks, curve=curve: _attack(

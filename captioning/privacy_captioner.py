@@ -274,8 +274,10 @@ class PrivacyCaptioner(EvalLoop, L.LightningModule):
         terms = {"ce": ce, "dsr": dsr, "distortion": dist, "psf_mask": mask}
         lens = getattr(self.camera, "lens", None)
         if hp.w_sampling > 0 and lens is not None and self.training:
-            # 0 until a phase step nears π: keeps the lens where its simulated PSF is its own
-            terms["phase_aliasing"] = lens.phase_step_excess()
+            # 0 until a phase step nears π: keeps the lens where its simulated PSF is its own;
+            # float32 like the capture (bf16 cannot resolve steps of an unwrapped phase)
+            with torch.autocast(device_type=images.device.type, enabled=False):
+                terms["phase_aliasing"] = lens.phase_step_excess()
             total = total + hp.w_sampling * terms["phase_aliasing"]
         if self.label_head is not None and self.training:
             missing = [i for i in batch.image_ids.tolist() if i not in self._label_table]

@@ -227,7 +227,7 @@ class ZernikeLens(nn.Module):
         wavelength. The trainer adds it to the loss (``model.w_sampling``): pushed hard by a
         privacy term, the optimiser otherwise drives the surface past π per sample, where the
         simulated PSF is no longer the lens's and the lens exploits the simulator."""
-        h_um = self.zernike_height_um()
+        h_um = self.zernike_height_um().float()  # call with autocast off (see the trainer)
         base = self._base_phase_tensor.to(h_um)
         full = base + self.phase_per_um.to(h_um)[:, None] * h_um[None, :]
         mask = self.to_grid(torch.ones(self.num_aperture, dtype=torch.bool, device=h_um.device))

@@ -62,8 +62,10 @@ def test_study_trains_attacks_reports_and_resumes(
     run_study(out, settings)
     assert {p: p.stat().st_mtime_ns for p in done} == stamps
     settings.epochs = 2
+    captioned = (out / "comparison.csv").stat().st_mtime_ns
     with pytest.raises(ValueError, match=r"attacks_ideal holds an attack run made with other"):
         run_study(out, settings)
+    assert (out / "comparison.csv").stat().st_mtime_ns == captioned  # refused before captions
     settings.epochs = 1
     # markers name configs and checkpoints by content: a lens rewritten at the same path
     # (retrained after its folder was removed) is not judged by the old lens's attacks ...
