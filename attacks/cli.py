@@ -273,7 +273,9 @@ def _as_argv(args: argparse.Namespace) -> list[str]:
     return argv
 
 
-def build_target(args: argparse.Namespace, checkpoint: Mapping[str, Any] | None = None):
+def build_target(
+    args: argparse.Namespace, checkpoint: Mapping[str, Any] | None = None
+) -> tuple[Any, tuple[Any, dict[str, Any]] | None]:
     """The camera to attack and, for a checkpoint, its in-loop attacker (or None):
     ``--ckpt`` (``checkpoint``: that file already read) or ``Camera(--camera, **options)``."""
     from optics import Camera
