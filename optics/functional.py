@@ -188,9 +188,15 @@ def max_phase_step(phase: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     Returns:
         (Λ,) tensor.
     """
+    dx, dy = _neighbour_steps(phase, mask)
+    return torch.maximum(dx.flatten(-2).amax(-1), dy.flatten(-2).amax(-1))
+
+
+def _neighbour_steps(phase: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """|Δφ| along x (Λ, N, N−1) and y (Λ, N−1, N), 0 where a sample lies outside ``mask``."""
     dx = (phase[..., :, 1:] - phase[..., :, :-1]).abs() * (mask[:, 1:] & mask[:, :-1])
     dy = (phase[..., 1:, :] - phase[..., :-1, :]).abs() * (mask[1:, :] & mask[:-1, :])
-    return torch.maximum(dx.flatten(-2).amax(-1), dy.flatten(-2).amax(-1))
+    return dx, dy
 
 
 def phase_step_excess(phase: torch.Tensor, mask: torch.Tensor, limit_rad: float) -> torch.Tensor:
@@ -204,11 +210,8 @@ def phase_step_excess(phase: torch.Tensor, mask: torch.Tensor, limit_rad: float)
     Returns:
         () tensor.
     """
-    dx = (phase[..., :, 1:] - phase[..., :, :-1]).abs() - limit_rad
-    dy = (phase[..., 1:, :] - phase[..., :-1, :]).abs() - limit_rad
-    ex = torch.relu(dx).square() * (mask[:, 1:] & mask[:, :-1])
-    ey = torch.relu(dy).square() * (mask[1:, :] & mask[:-1, :])
-    return ex.sum() + ey.sum()
+    dx, dy = _neighbour_steps(phase, mask)  # 0 outside the mask: under any limit > 0
+    return torch.relu(dx - limit_rad).square().sum() + torch.relu(dy - limit_rad).square().sum()
 
 
 # --------------------------------------------------------------------------- resampling

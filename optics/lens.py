@@ -103,6 +103,11 @@ class ZernikeLens(nn.Module):
             "aperture_index", torch.from_numpy(layout["aperture_index"]), persistent=False
         )
         self.num_aperture = int(layout["aperture_index"].size)
+        inside = np.zeros(n * n, dtype=bool)
+        inside[layout["aperture_index"]] = True  # the sampling checks' (N, N) aperture
+        self.register_buffer(
+            "aperture_mask", torch.from_numpy(inside.reshape(n, n)), persistent=False
+        )
         rows, cols = np.divmod(layout["aperture_index"], n)
         self.register_buffer(
             "padded_aperture_index", torch.from_numpy(rows * n_pad + cols), persistent=False
@@ -228,10 +233,12 @@ class ZernikeLens(nn.Module):
         privacy term, the optimiser otherwise drives the surface past π per sample, where the
         simulated PSF is no longer the lens's and the lens exploits the simulator."""
         h_um = self.zernike_height_um().float()  # call with autocast off (see the trainer)
-        base = self._base_phase_tensor.to(h_um)
-        full = base + self.phase_per_um.to(h_um)[:, None] * h_um[None, :]
-        mask = self.to_grid(torch.ones(self.num_aperture, dtype=torch.bool, device=h_um.device))
-        return fn.phase_step_excess(self.to_grid(full), mask, limit_rad)
+        full = self._unwrapped_phase_grid(h_um, self._base_phase_tensor.to(h_um))
+        return fn.phase_step_excess(full, self.aperture_mask, limit_rad)
+
+    def _unwrapped_phase_grid(self, h_um: torch.Tensor, base: torch.Tensor) -> torch.Tensor:
+        """Unwrapped surface phase (Λ, N, N), rad: base lens (P,) + Zernike height (P,) µm."""
+        return self.to_grid(base + self.phase_per_um.to(h_um)[:, None] * h_um[None, :])
 
     @torch.no_grad()
     def check_phase_sampling(self, raise_error: bool = False) -> float:
@@ -241,10 +248,9 @@ class ZernikeLens(nn.Module):
         logs a warning naming the fix; returns the step.
         """
         h_um = self.zernike_height_um().double()
-        base = torch.from_numpy(self._base_phase_unwrapped).to(h_um)
-        full = base + self.phase_per_um.double()[:, None] * h_um[None, :]
-        mask = self.to_grid(torch.ones(self.num_aperture, dtype=torch.bool, device=h_um.device))
-        step = float(fn.max_phase_step(self.to_grid(full), mask).max())
+        base = torch.from_numpy(self._base_phase_unwrapped).to(h_um)  # float64 for reports
+        full = self._unwrapped_phase_grid(h_um, base)
+        step = float(fn.max_phase_step(full, self.aperture_mask).max())
         if step > math.pi:
             msg = (
                 "lens phase aliases on the pupil grid: neighbouring samples differ by "
