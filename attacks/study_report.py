@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .tradeoff import top_reid
@@ -17,6 +18,15 @@ __all__ = ["LEARNED_ATTACKERS", "TARGETS", "study_markdown"]
 # the targets of the learned-attackers issue, checked (not assumed) in study.md
 TARGETS = {"learned_ssim_max": 0.45, "reid_points_over_chance": 5.0, "f1_share_of_ideal": 0.80}
 LEARNED_ATTACKERS = ("deblurgan", "unet", "wiener_unet")
+
+
+def _shown(path: str) -> str:
+    """``path`` relative to the working directory when inside it (the default config is
+    absolute so the study runs from anywhere; the report should not print this machine's)."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return path
 
 
 def _cell(row: Mapping[str, Any] | None, chance: float = math.nan) -> str:
@@ -119,8 +129,8 @@ def study_markdown(
     lines = [
         "# Privacy study: lenses against fresh attackers",
         "",
-        f"Base config `{s.config}`; each privacy lens trained {s.lens_epochs} epoch(s) from "
-        "the ideal camera's captioner. Captions: test split, beam "
+        f"Base config `{_shown(s.config)}`; each privacy lens trained {s.lens_epochs} epoch(s) "
+        "from the ideal camera's captioner. Captions: test split, beam "
         f"{s.beam}. Attacks: {s.max_images} embedded images split 2:1 into attacker-train and "
         f"test pairs; learned attackers trained fresh on the frozen lens for {s.epochs} "
         "epochs (best validation checkpoint). Cells: SSIM / PSNR (dB) / face re-ID top-1; "

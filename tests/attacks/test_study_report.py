@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from attacks.study import StudySettings
 from attacks.study_report import study_markdown
 
@@ -34,7 +36,8 @@ def _report(adversary_rows, f1=0.40, phase_step=1.5):
     return study_markdown(StudySettings(), captions, results, "# Trade-off\n", {"lens": 1.0})
 
 
-def test_targets_count_only_converged_fresh_attackers_and_all_reid():
+def test_targets_count_only_converged_fresh_attackers_and_all_reid(monkeypatch):
+    monkeypatch.chdir(Path(__file__).parents[2])  # the checkout's root, as `make study`
     text = _report([
         _row("original", 1.0, 1.0), _row("captured", 0.36),
         _row("deblurgan", 0.60, converged=False),  # worse than the identity: not a threat
@@ -47,6 +50,7 @@ def test_targets_count_only_converged_fresh_attackers_and_all_reid():
     assert "grounding F1 0.400 = 89 % of the ideal camera's 0.450" in text
     assert "0.600 / 20.0 / 5 % †" in text  # shown, flagged, not counted
     header = next(ln for ln in text.splitlines() if ln.startswith("| lens | re-ID chance |"))
+    assert "Base config `configs/demo.yaml`" in text  # the default, not this machine's path
     assert header.endswith("| Wiener+U-Net | in-loop (not fresh) |"), header
 
 
