@@ -25,3 +25,21 @@ def test_bad_settings_are_refused_by_name(change, message):
     settings = StudySettings(**change)
     with pytest.raises((ValueError, FileNotFoundError), match=message):
         settings.check()
+
+
+def test_the_wide_support_lens_trains_longer_with_its_own_mask(tmp_path, monkeypatch):
+    from attacks import study
+
+    seen = {}
+    ideal = tmp_path / "ideal.ckpt"
+    ideal.write_bytes(b"weights")  # fingerprinted by content
+    monkeypatch.setattr(
+        study, "_train", lambda folder, argv, record, what: seen.update(argv=argv, record=record)
+    )
+    study._lens(tmp_path, "adversary_wide", str(ideal), StudySettings(lens_epochs=3))
+    argv = seen["argv"]
+    assert argv[argv.index("--model.psf_mask_radius_px") + 1] == "24"
+    assert argv[len(argv) - 1 - argv[::-1].index("--trainer.max_epochs") + 1] == "6"
+    assert seen["record"]["lens_epochs"] == 6  # a rerun with other epochs is refused
+    study._lens(tmp_path, "adversary", str(ideal), StudySettings(lens_epochs=3))
+    assert seen["record"]["lens_epochs"] == 3

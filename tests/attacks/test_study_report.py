@@ -76,3 +76,25 @@ def test_an_aliased_lens_is_marked_and_cannot_meet_the_targets():
     assert "| privacy (adversary) ‡ |" in text
     assert "privacy (adversary) (3.81 rad)" in text
     assert "lens aliases on its pupil grid (3.81 rad > π)" in text.split("## Targets")[1]
+
+
+def test_targets_are_checked_on_each_adversarial_lens():
+    captions = {
+        "ideal": {"grounding_f1": 0.45},
+        "privacy (adversary)": {"grounding_f1": 0.46},
+        "privacy (adversary_wide)": {"grounding_f1": 0.49},
+    }
+    results = {
+        "adversary": ("privacy (adversary)", {"rows": [_row("unet", 0.55, converged=True)]}),
+        "adversary_wide": (
+            "privacy (adversary_wide)",
+            {"rows": [_row("unet", 0.40, converged=True)]},
+        ),
+    }
+    text = study_markdown(StudySettings(), captions, results, "# Trade-off\n", {})
+    targets = text.split("## Targets", 1)[1]
+    narrow, wide = targets.split("`privacy (adversary_wide)`:")
+    assert "`privacy (adversary)`:" in narrow and "SSIM 0.550 (unet)" in narrow
+    assert "**not met**" in narrow.split("re-ID")[0]
+    assert "SSIM 0.400 (unet); target ≤ 0.45: **met**" in wide
+    assert "(adversary_wide: 2×)" in text
