@@ -25,9 +25,9 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(PY) evaluate.py demo --out runs/demo
 
-# The privacy study (docs/results.md, "Privacy study"): three privacy lenses against fresh
+# The privacy study (docs/results.md, "Privacy study"): four privacy lenses against fresh
 # attackers, on the demo's ideal captioner when `make demo` has run (else it trains its own).
-# About 1.5 h on a 2-core CPU (each lens: 3-8 min training, ~25 min of attacks); a rerun resumes.
+# About 2.5 h on a 2-core CPU (each lens: 3-16 min training, ~25 min of attacks); a rerun resumes.
 STUDY_ARGS ?= $(if $(wildcard runs/demo/ideal/checkpoints/best.ckpt),--init-from runs/demo/ideal/checkpoints/best.ckpt)
 study: $(STAMP)
 	$(PY) evaluate.py study --out runs/study $(STUDY_ARGS)
