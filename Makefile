@@ -27,7 +27,8 @@ demo: $(STAMP)
 
 # The privacy study (docs/results.md, "Privacy study"): four privacy lenses against fresh
 # attackers, on the demo's ideal captioner when `make demo` has run (else it trains its own).
-# About 2.5 h on a 2-core CPU (each lens: 3-16 min training, ~25 min of attacks); a rerun resumes.
+# About 2.5 h on a 2-core CPU (estimated from the stages' measured times: each lens 3-16 min of
+# training, 25-40 min of attacks); a rerun resumes.
 STUDY_ARGS ?= $(if $(wildcard runs/demo/ideal/checkpoints/best.ckpt),--init-from runs/demo/ideal/checkpoints/best.ckpt)
 study: $(STAMP)
 	$(PY) evaluate.py study --out runs/study $(STUDY_ARGS)

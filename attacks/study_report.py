@@ -150,9 +150,9 @@ def study_markdown(
     lines = [
         "# Privacy study: lenses against fresh attackers",
         "",
-        f"Base config `{_shown(s.config)}`; each privacy lens trained {s.lens_epochs} epoch(s) "
-        f"({', '.join(f'{k}: {f}×' for k, f in LENS_EPOCH_FACTOR.items())}) "
-        "from the ideal camera's captioner. Captions: test split, beam "
+        f"Base config `{_shown(s.config)}`; each privacy lens trained {s.lens_epochs} epoch(s)"
+        + "".join(f" ({k}: {f}×)" for k, f in LENS_EPOCH_FACTOR.items() if k in s.lenses)
+        + " from the ideal camera's captioner. Captions: test split, beam "
         f"{s.beam}. Attacks: {s.max_images} embedded images split 2:1 into attacker-train and "
         f"test pairs; learned attackers trained fresh on the frozen lens for {s.epochs} "
         "epochs (best validation checkpoint). Cells: SSIM / PSNR (dB) / face re-ID top-1; "

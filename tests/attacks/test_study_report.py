@@ -98,3 +98,4 @@ def test_targets_are_checked_on_each_adversarial_lens():
     assert "**not met**" in narrow.split("re-ID")[0]
     assert "SSIM 0.400 (unet); target ≤ 0.45: **met**" in wide
     assert "(adversary_wide: 2×)" in text
+    assert "2×" not in study_markdown(StudySettings(lenses=("adversary",)), captions, {}, "", {})
