@@ -120,10 +120,22 @@ def _rows_section(result: dict[str, Any]) -> list[str]:
         fd = row.get("face_detection", {})
         reid = row.get("reid", {})
         reid_s = "–" if not reid else f"{_pct(reid['top1'])} ({_pct(reid['chance'])})"
+        below = " ↓" if row.get("beats_identity") is False else ""
         lines.append(
-            f"| {row['label']} | {row['n']} | {_fmt(row['ssim'])} | {_fmt(row['psnr'], 2)} | "
-            f"{_pct(fd.get('rate'))} | {_pct(fd.get('false_positive_rate'))} | {reid_s} |"
+            f"| {row['label']} | {row['n']} | {_fmt(row['ssim'])}{below} | "
+            f"{_fmt(row['psnr'], 2)} | {_pct(fd.get('rate'))} | "
+            f"{_pct(fd.get('false_positive_rate'))} | {reid_s} |"
         )
+    below = [r for r in result["rows"] if r.get("beats_identity") is False]
+    if below:
+        lines += [
+            "",
+            "↓ below the capture itself on the same images (SSIM "
+            + ", ".join(f"{r['name']} {r['identity_ssim']:.3f}" for r in below)
+            + "): the attack recovers less than doing nothing, so it says nothing about the "
+            "lens's privacy; the strongest attack that counts is taken over the capture and "
+            "every attack.",
+        ]
     published = published_ssim_text()
     lines += [
         "",

@@ -86,8 +86,16 @@ def report_rows(run: AttackRun, detector: FaceDetector | None) -> list[dict[str,
                 ori_u8,
             )
         )
+    captured = run.recons["captured"].cpu().float()
     for row in rows:
         row["label"] = run.labels.get(row["name"], row["name"])
         if row["name"] in run.learned:
             row["converged"] = run.learned[row["name"]]["converged"]
+        if row["name"] not in ("original", "captured"):
+            # an attack that ends below the capture on its own images recovers nothing: the
+            # reports say so instead of presenting it as a privacy result
+            idx = run.subsets.get(row["name"], test_idx)
+            identity = float(ssim(captured[idx], run.ori_test.cpu()[idx]).mean())
+            row["identity_ssim"] = identity
+            row["beats_identity"] = row["ssim"]["mean"] > identity
     return rows

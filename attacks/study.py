@@ -223,10 +223,17 @@ def _lens(out: Path, lens: str, ideal: str, s: StudySettings) -> str:
 
 
 def _attack(
-    folder: Path, ckpt: str, attacks: str, s: StudySettings, curve: bool, check_only: bool = False
+    folder: Path,
+    ckpt: str,
+    attacks: str,
+    s: StudySettings,
+    curve: bool,
+    epochs: int,
+    check_only: bool = False,
 ) -> Path:
-    """``evaluate.py attack`` on one camera (fresh attackers), unless a matching run is there;
-    ``check_only``: only refuse a mismatched finished run (before the captions stage)."""
+    """``evaluate.py attack`` on one camera (fresh attackers, ``epochs`` each), unless a
+    matching run is there; ``check_only``: only refuse a mismatched finished run (before the
+    captions stage)."""
     from attacks.cli import parse, run
 
     from .harness import expand_attacks
@@ -237,7 +244,7 @@ def _attack(
         "ckpt_sha": _fingerprint(ckpt),  # a lens retrained at the same path is attacked again
         "attacks": expand_attacks(attacks),
         "max_images": s.max_images,
-        "epochs": s.epochs,
+        "epochs": epochs,
         "strength_curve": s.strength_curve if curve else None,
         "strength_attacker": s.strength_attacker if curve else None,
     }
@@ -250,7 +257,7 @@ def _attack(
     # every camera at the size its captioner saw (the ideal camera has no PSF to size it by)
     size = ["--image-size", str(data["image_size"])] if data.get("image_size") else []
     argv = [*size, "--ckpt", ckpt, "--images", str(data.get("root", "embedded")), "--split", "all",
-            "--max-images", str(s.max_images), "--attack", attacks, "--epochs", str(s.epochs),
+            "--max-images", str(s.max_images), "--attack", attacks, "--epochs", str(epochs),
             "--backbone-weights", "none", "--out", str(folder)]  # fmt: skip
     if curve:
         argv += ["--strength-curve", s.strength_curve, "--strength-attacker", s.strength_attacker]
@@ -282,21 +289,24 @@ def run_study(out: str | Path, settings: StudySettings | None = None) -> Path:
     lenses = {lens: timed(f"lens {lens}", lambda lens=lens: _lens(out, lens, ideal, s))
               for lens in s.lenses}  # fmt: skip
     attacked = {"ideal": ideal, **lenses}
+    # a lens trained k× longer met its in-loop attacker k× as often: its fresh attackers
+    # train k× the epochs, so they still see more pairs than the attacker the lens beat
     plans = {label: (ckpt, s.ideal_attacks if label == "ideal" else s.attacks,
-                     label != "ideal" and bool(s.strength_curve))
+                     label != "ideal" and bool(s.strength_curve),
+                     s.epochs * LENS_EPOCH_FACTOR.get(label, 1))
              for label, ckpt in attacked.items()}  # fmt: skip
-    for label, (ckpt, attacks, curve) in plans.items():  # refuse before captioning, not after
-        _attack(out / f"attacks_{label}", ckpt, attacks, s, curve, check_only=True)
+    for label, (ckpt, attacks, curve, epochs) in plans.items():  # refuse before captioning
+        _attack(out / f"attacks_{label}", ckpt, attacks, s, curve, epochs, check_only=True)
     ckpts = [ideal, *([blind] if blind else []), *lenses.values()]
     progress.info("[study] captioning the test split with %d cameras", len(ckpts))
     results = timed("captions", lambda: compare(ckpts, out, "test", beam=s.beam))
     names = {str(Path(r["checkpoint"]).resolve()): r["camera"] for r in results}
     specs, attack_results = [], {}
-    for label, (ckpt, attacks, curve) in plans.items():
+    for label, (ckpt, attacks, curve, epochs) in plans.items():
         path = timed(
             f"attacks {label}",
-            lambda ckpt=ckpt, label=label, attacks=attacks, curve=curve: _attack(
-                out / f"attacks_{label}", ckpt, attacks, s, curve
+            lambda ckpt=ckpt, label=label, attacks=attacks, curve=curve, epochs=epochs: _attack(
+                out / f"attacks_{label}", ckpt, attacks, s, curve, epochs
             ),
         )
         name = names[str(Path(ckpt).resolve())]

@@ -52,6 +52,7 @@ def _cell(row: Mapping[str, Any] | None, chance: float = math.nan) -> str:
     text += "–" if reid.get("top1") is None else f"{100 * reid['top1']:.0f} %"
     if reid.get("chance") is not None and not math.isclose(reid["chance"], chance):
         text += f" (chance {100 * reid['chance']:.0f} %)"
+    text += " ↓" if row.get("beats_identity") is False else ""
     return text + (" †" if row.get("converged") is False else "")
 
 
@@ -155,9 +156,12 @@ def study_markdown(
         + " from the ideal camera's captioner. Captions: test split, beam "
         f"{s.beam}. Attacks: {s.max_images} embedded images split 2:1 into attacker-train and "
         f"test pairs; learned attackers trained fresh on the frozen lens for {s.epochs} "
-        "epochs (best validation checkpoint). Cells: SSIM / PSNR (dB) / face re-ID top-1; "
+        "epochs"
+        + "".join(f" ({k}: {f * s.epochs})" for k, f in LENS_EPOCH_FACTOR.items() if k in s.lenses)
+        + " (best validation checkpoint). Cells: SSIM / PSNR (dB) / face re-ID top-1; "
         "† = the attacker never beat the identity on its validation pairs (not a threat, "
-        "left out of the frontier).",
+        "left out of the frontier); ↓ = below the capture itself on the same images (the "
+        "attack recovers less than doing nothing).",
         "",
         "## Utility",
         "",

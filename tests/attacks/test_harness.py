@@ -47,6 +47,9 @@ def test_privacy_lens_attacks_and_report(tmp_path, small_camera):
     )
     rows = {r["name"]: r for r in result["rows"]}
     assert rows["wiener"]["ssim"]["mean"] > rows["captured"]["ssim"]["mean"]
+    assert rows["wiener"]["beats_identity"] is True
+    assert rows["wiener"]["identity_ssim"] == pytest.approx(rows["captured"]["ssim"]["mean"])
+    assert "captured" not in [r["name"] for r in result["rows"] if "beats_identity" in r]
     # the non-blind learned attacker starts from the attacker's own Wiener K
     assert result["learned"]["wiener_unet"]["kind"] == "wiener_unet"
     assert rows["wiener_unet"]["converged"] is None  # 6 pairs: nothing held out
@@ -104,6 +107,12 @@ def test_non_converged_attacker_is_flagged_and_strength_curve(tmp_path):
     assert row["converged"] is False and "did not converge" in row["label"]
     report = (tmp_path / "attack_report.md").read_text()
     assert "**did not converge**" in report and "Attacker strength curve (unet)" in report
+    # below the capture on the test images too: marked, with the capture's SSIM named
+    assert row["beats_identity"] is False and row["identity_ssim"] == pytest.approx(1.0)
+    assert (
+        " ↓ |" in report
+        and "↓ below the capture itself on the same images (SSIM unet 1.000)" in report
+    )
     assert [p["pairs"] for p in result["strength"]] == [6, 12]
     assert result["strength"][0]["converged"] is None  # 6 pairs: none held out
     assert (tmp_path / "attack_strength.png").is_file()

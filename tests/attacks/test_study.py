@@ -43,3 +43,30 @@ def test_the_wide_support_lens_trains_longer_with_its_own_mask(tmp_path, monkeyp
     assert seen["record"]["lens_epochs"] == 6  # a rerun with other epochs is refused
     study._lens(tmp_path, "adversary", str(ideal), StudySettings(lens_epochs=3))
     assert seen["record"]["lens_epochs"] == 3
+
+
+def test_fresh_attackers_of_a_longer_trained_lens_train_longer(tmp_path, monkeypatch):
+    """A lens trained k× as long met its in-loop attacker k× as often; its fresh attackers get
+    k× the epochs so they still see more pairs than the attacker the lens was trained against."""
+    import captioning.evaluation
+    from attacks import study
+
+    monkeypatch.setattr(study, "_captioners", lambda out, s: ("ideal.ckpt", None))
+    monkeypatch.setattr(study, "_lens", lambda out, lens, ideal, s: f"{lens}.ckpt")
+    planned = {}
+
+    def check(folder, ckpt, attacks, s, curve, epochs, check_only=False):
+        planned[folder.name] = epochs
+        return folder
+
+    def stop(*args, **kwargs):
+        raise InterruptedError  # every attack folder is checked before the captions
+
+    monkeypatch.setattr(study, "_attack", check)
+    monkeypatch.setattr(captioning.evaluation, "compare", stop)
+    settings = StudySettings(lenses=("adversary", "adversary_wide"), epochs=7)
+    with pytest.raises(InterruptedError):
+        study.run_study(tmp_path, settings)
+    assert planned == {"attacks_ideal": 7, "attacks_adversary": 7, "attacks_adversary_wide": 14}
+    text = study.study_markdown(settings, {}, {}, "", {})
+    assert "for 7 epochs (adversary_wide: 14)" in text

@@ -99,3 +99,12 @@ def test_targets_are_checked_on_each_adversarial_lens():
     assert "SSIM 0.400 (unet); target ≤ 0.45: **met**" in wide
     assert "(adversary_wide: 2×)" in text
     assert "2×" not in study_markdown(StudySettings(lenses=("adversary",)), captions, {}, "", {})
+
+
+def test_an_attack_below_the_capture_is_marked():
+    below = {**_row("unsupervised_wiener", 0.04), "beats_identity": False, "identity_ssim": 0.33}
+    text = _report(
+        [_row("captured", 0.33), below, {**_row("wiener", 0.35), "beats_identity": True}]
+    )
+    assert "0.040 / 20.0 / 5 % ↓" in text and "0.350 / 20.0 / 5 % |" in text
+    assert "↓ = below the capture itself" in text
