@@ -299,7 +299,8 @@ def run_study(out: str | Path, settings: StudySettings | None = None) -> Path:
         _attack(out / f"attacks_{label}", ckpt, attacks, s, curve, epochs, check_only=True)
     ckpts = [ideal, *([blind] if blind else []), *lenses.values()]
     progress.info("[study] captioning the test split with %d cameras", len(ckpts))
-    results = timed("captions", lambda: compare(ckpts, out, "test", beam=s.beam))
+    lens_names = {ckpt: f"privacy ({lens})" for lens, ckpt in lenses.items()}  # even if alone
+    results = timed("captions", lambda: compare(ckpts, out, "test", beam=s.beam, names=lens_names))
     names = {str(Path(r["checkpoint"]).resolve()): r["camera"] for r in results}
     specs, attack_results = [], {}
     for label, (ckpt, attacks, curve, epochs) in plans.items():

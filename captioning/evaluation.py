@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import torch
@@ -132,8 +132,11 @@ def compare(
     device: str = "cpu",
     data_root: str | None = None,
     max_images: int | None = None,
+    names: Mapping[str, str] | None = None,
 ) -> list[dict]:
-    """Evaluate several cameras and write the comparison table (markdown + CSV)."""
+    """Evaluate several cameras and write the comparison table (markdown + CSV). ``names``:
+    checkpoint (as given in ``ckpts``) → row name, e.g. the study's "privacy (adversary_wide)"
+    even when it is the only lens (default: the camera preset, made unique by run folder)."""
     order = {name: i for i, name in enumerate([*PUBLISHED_COCO, "blind"])}
     results = [
         evaluate_captions(
@@ -148,6 +151,8 @@ def compare(
         for i, c in enumerate(ckpts)
     ]
     results.sort(key=lambda r: order.get(r["camera"], 99))
+    for r in results:
+        r["camera"] = (names or {}).get(r["checkpoint"], r["camera"])
     _unique_camera_names(results)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

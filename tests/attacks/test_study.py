@@ -59,7 +59,8 @@ def test_fresh_attackers_of_a_longer_trained_lens_train_longer(tmp_path, monkeyp
         planned[folder.name] = epochs
         return folder
 
-    def stop(*args, **kwargs):
+    def stop(ckpts, out, split, beam, names):
+        assert names == {f"{k}.ckpt": f"privacy ({k})" for k in ("adversary", "adversary_wide")}
         raise InterruptedError  # every attack folder is checked before the captions
 
     monkeypatch.setattr(study, "_attack", check)

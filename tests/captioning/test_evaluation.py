@@ -54,3 +54,22 @@ def test_runs_of_one_preset_get_their_run_folder_in_the_name() -> None:
         "privacy (adv_w3) #2",
         "ideal",
     ]
+
+
+def test_compare_takes_row_names_by_checkpoint(tmp_path, monkeypatch) -> None:
+    """The study names a lone lens by its loss variant, which the preset alone would not say."""
+    import captioning.evaluation as evaluation
+
+    def fake(ckpt, *args, **kwargs):
+        camera = "ideal" if "ideal" in ckpt else "privacy"
+        return {**RESULT, "camera": camera, "checkpoint": ckpt}
+
+    monkeypatch.setattr(evaluation, "evaluate_captions", fake)
+    wide = "runs/adversary_wide/checkpoints/best.ckpt"
+    names = {wide: "privacy (adversary_wide)"}
+    results = evaluation.compare(["runs/ideal/best.ckpt", wide], tmp_path, names=names)
+    assert [r["camera"] for r in results] == ["privacy (adversary_wide)", "ideal"]
+    rows = list(csv.DictReader((tmp_path / "comparison.csv").open()))
+    assert [r["camera"] for r in rows] == ["privacy (adversary_wide)", "ideal"]
+    plain = evaluation.compare([wide], tmp_path / "plain")
+    assert plain[0]["camera"] == "privacy"
