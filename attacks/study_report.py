@@ -165,15 +165,16 @@ def study_markdown(
         "",
         "## Utility",
         "",
-        "| camera | grounding F1 | F1 / ideal | CIDEr-D | shape P | colour R |",
-        "|---|---|---|---|---|---|",
+        "| camera | grounding F1 | F1 / ideal | shape F1 | CIDEr-D | shape P | colour R |",
+        "|---|---|---|---|---|---|---|",
     ]
     ideal_f1 = captions.get("ideal", {}).get("grounding_f1", math.nan)
     for name, m in captions.items():
         f1 = m.get("grounding_f1", math.nan)
         share = f"{100 * f1 / ideal_f1:.0f} %" if ideal_f1 else "–"
         lines.append(
-            f"| {name} | {f1:.3f} | {share} | {m.get('CIDEr-D', math.nan):.1f} | "
+            f"| {name} | {f1:.3f} | {share} | {m.get('shape_f1', math.nan):.3f} | "
+            f"{m.get('CIDEr-D', math.nan):.1f} | "
             f"{m.get('shape_precision', math.nan):.3f} | {m.get('colour_recall', math.nan):.3f} |"
         )
     run_rows = [{r["name"]: r for r in res.get("rows", [])} for _, res in attack_results.values()]

@@ -10,8 +10,13 @@ is reported for the same best attack and for the attack that re-identifies most 
 chance* (attacks run on fewer test images, as the scikit-image references are, have a smaller
 gallery and so a higher chance: a raw maximum would crown them for their gallery size).
 
-Outputs: ``tradeoff.csv``, ``tradeoff.md`` and ``tradeoff.png`` (utility — grounding F1 and
-CIDEr-D — against the best attack's SSIM, and against re-ID above chance).
+Outputs: ``tradeoff.csv``, ``tradeoff.md`` and ``tradeoff.png`` (utility — shape F1, grounding
+F1 and CIDEr-D — against the best attack's SSIM, and shape F1 against re-ID above chance). Shape
+F1 is the key utility axis: blur takes the shapes first, while colours and background, which
+grounding F1 pools with them, survive it. A caption table written before the ``shape_f1``
+column existed still loads: its shape F1 is computed from ``shape_precision`` and
+``shape_recall`` (micro P and R: the same number), or is n/a, said so in ``tradeoff.md``, when
+those are missing too.
 """
 
 from __future__ import annotations
@@ -22,7 +27,10 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = [
     "TradeoffPoint",
@@ -30,6 +38,7 @@ __all__ = [
     "load_attack_results",
     "read_caption_rows",
     "top_reid",
+    "tradeoff_figure",
     "tradeoff_points",
     "tradeoff_report",
     "write_tradeoff",
@@ -45,6 +54,7 @@ class TradeoffPoint:
 
     camera: str
     grounding_f1: float
+    shape_f1: float  # NaN: the caption table has neither shape_f1 nor shape P / R
     cider_d: float
     best_attack: str
     attack_ssim: float
@@ -115,6 +125,32 @@ def _float(row: Mapping[str, str], key: str) -> float:
         return math.nan
 
 
+def _shape_f1(row: Mapping[str, str]) -> float:
+    """Shape F1 of one caption-table row: its ``shape_f1``, or, in a table that predates that
+    column, the harmonic mean of ``shape_precision`` and ``shape_recall`` (an empty cell is
+    None as ``GroundingCounts.scores`` wrote it: precision with nothing named, F1 0; recall
+    with nothing to find, F1 undefined); NaN when the table has no shape columns at all."""
+    if "shape_f1" in row:
+        return _float(row, "shape_f1")
+    if "shape_precision" not in row or "shape_recall" not in row:
+        return math.nan
+    p, r = _float(row, "shape_precision"), _float(row, "shape_recall")
+    if math.isnan(r):
+        return math.nan
+    if math.isnan(p) or p + r == 0:
+        return 0.0
+    return 2 * p * r / (p + r)
+
+
+def _utility(row: Mapping[str, str]) -> dict[str, float]:
+    """The utility axes of one caption-table row (fractions; CIDEr-D ×100; NaN: missing)."""
+    return {
+        "shape_f1": _shape_f1(row),
+        "grounding_f1": _float(row, "grounding_f1"),
+        "cider_d": _float(row, "CIDEr-D"),
+    }
+
+
 def tradeoff_points(
     captions: Mapping[str, Mapping[str, str]], attacks: Mapping[str, Mapping[str, Any]]
 ) -> list[TradeoffPoint]:
@@ -136,8 +172,7 @@ def tradeoff_points(
         points.append(
             TradeoffPoint(
                 camera=camera,
-                grounding_f1=_float(row, "grounding_f1"),
-                cider_d=_float(row, "CIDEr-D"),
+                **_utility(row),
                 best_attack=str(best.get("name")),
                 attack_ssim=_mean(best.get("ssim")),
                 attack_psnr_db=_mean(best.get("psnr")),
@@ -152,18 +187,31 @@ def tradeoff_points(
     return points
 
 
+def _num(v: float, digits: int) -> str:
+    return "n/a" if math.isnan(v) else f"{v:.{digits}f}"
+
+
+# said under the table when a camera's shape F1 could not be read or computed
+_NO_SHAPE_F1 = (
+    "\nshape F1 n/a: the caption table has no `shape_f1` column, nor `shape_precision` and "
+    "`shape_recall` to compute it from (written before shape F1 existed, or without ground "
+    "truth); rerun `evaluate.py compare` on the checkpoints for it.\n"
+)
+
+
 def _markdown(points: Sequence[TradeoffPoint]) -> str:
     head = (
-        "| camera | grounding F1 | CIDEr-D | best attack | its SSIM | its PSNR (dB) "
+        "| camera | grounding F1 | shape F1 | CIDEr-D | best attack | its SSIM | its PSNR (dB) "
         "| its re-ID (chance) | most re-ID above chance (chance) |\n"
-        "|---|---|---|---|---|---|---|---|\n"
+        "|---|---|---|---|---|---|---|---|---|\n"
     )
 
     def pct(v: float) -> str:
         return "n/a" if math.isnan(v) else f"{100 * v:.0f} %"
 
     body = "".join(
-        f"| {p.camera} | {p.grounding_f1:.3f} | {p.cider_d:.1f} | {p.best_attack} | "
+        f"| {p.camera} | {_num(p.grounding_f1, 3)} | {_num(p.shape_f1, 3)} | "
+        f"{_num(p.cider_d, 1)} | {p.best_attack} | "
         f"{p.attack_ssim:.3f} | {p.attack_psnr_db:.1f} | "
         f"{pct(p.attack_reid_top1)} ({pct(p.reid_chance)}) | "
         f"{p.max_reid_attack} {pct(p.max_reid_top1)} ({pct(p.max_reid_chance)}) |\n"
@@ -171,11 +219,15 @@ def _markdown(points: Sequence[TradeoffPoint]) -> str:
     )
     return (
         "# Privacy–utility trade-off\n\nOne row per camera: utility on the caption test split "
-        "(grounding F1: what the captions name that is in the image; CIDEr-D), privacy as the "
+        "(grounding F1: what the captions name that is in the image; shape F1: the same for "
+        "the object kinds alone, what blur takes first; CIDEr-D), privacy as the "
         "strongest attack that counts (highest test SSIM among the capture itself and every "
         "attack; learned attackers only if they beat the identity on validation) and face "
         "re-identification (top-1, with its gallery's chance): of that attack, and of the attack "
-        "that re-identifies most above its own chance.\n\n" + head + body
+        "that re-identifies most above its own chance.\n\n"
+        + head
+        + body
+        + (_NO_SHAPE_F1 if any(math.isnan(p.shape_f1) for p in points) else "")
     )
 
 
@@ -185,11 +237,6 @@ def write_tradeoff(
     """Write ``tradeoff.csv``, ``tradeoff.md`` and ``tradeoff.png`` into ``out``; ``blind``
     (the caption table's blind row, if any) is drawn as the utility floor: what the language
     prior scores without the image."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     if not points:
         raise ValueError("no camera has both a caption row and attack results")
     out = Path(out)
@@ -202,37 +249,60 @@ def write_tradeoff(
         writer.writerows(rows)
     text = _markdown(points)
     if blind is not None:
+        floor = _utility(blind)
         text += (
-            f"\nBlind captioner (no image, the utility floor): grounding F1 "
-            f"{_float(blind, 'grounding_f1'):.3f}, CIDEr-D {_float(blind, 'CIDEr-D'):.1f}.\n"
+            "\nBlind captioner (no image, the utility floor): shape F1 "
+            f"{_num(floor['shape_f1'], 3)}, grounding F1 {_num(floor['grounding_f1'], 3)}, "
+            f"CIDEr-D {_num(floor['cider_d'], 1)}.\n"
         )
     paths["md"].write_text(text)
-    fig, axes = plt.subplots(1, 3, figsize=(13, 4))
-    panels = [
-        (
-            axes[0],
-            "attack_ssim",
-            "grounding_f1",
-            "best attack SSIM (lower = more private)",
-            "grounding F1",
-        ),
-        (axes[1], "attack_ssim", "cider_d", "best attack SSIM (lower = more private)", "CIDEr-D"),
-        (
-            axes[2],
-            "reid_over_chance_points",
-            "grounding_f1",
-            "most face re-ID above chance (points)",
-            "grounding F1",
-        ),
-    ]
-    for ax, x_key, y_key, x_label, y_label in panels:
-        for p in points:
-            x = getattr(p, x_key)
-            y = getattr(p, y_key)
-            ax.scatter([x], [y])
+    fig = tradeoff_figure(points, blind)
+    fig.savefig(paths["png"], dpi=110)
+    _pyplot().close(fig)
+    return paths
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: no display needed
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+_SSIM_LABEL = "best attack SSIM (lower = more private)"
+# (x attribute, y attribute, x label, y label) per panel, row-major on a 2 × 2 grid: shape F1
+# first, the utility blur destroys first
+_PANELS = (
+    ("attack_ssim", "shape_f1", _SSIM_LABEL, "shape F1"),
+    ("attack_ssim", "grounding_f1", _SSIM_LABEL, "grounding F1"),
+    ("attack_ssim", "cider_d", _SSIM_LABEL, "CIDEr-D"),
+    ("reid_over_chance_points", "shape_f1", "most face re-ID above chance (points)", "shape F1"),
+)
+
+
+def tradeoff_figure(
+    points: Sequence[TradeoffPoint], blind: Mapping[str, str] | None = None
+) -> Figure:
+    """``tradeoff.png``: 2 × 2 panels of utility (shape F1, grounding F1, CIDEr-D) against
+    privacy (best attack SSIM; most re-ID above chance), one point per camera; ``blind`` (the
+    caption table's blind row) is each panel's dashed utility floor. A utility missing from
+    the caption table (NaN) leaves its points out and says so in the panel."""
+    fig, axes = _pyplot().subplots(2, 2, figsize=(10, 8), squeeze=False)
+    floors = _utility(blind) if blind is not None else {}
+    for ax, (x_key, y_key, x_label, y_label) in zip(axes.ravel(), _PANELS, strict=True):
+        # one colour per camera on every panel, also when a panel leaves a point out
+        shown = [(f"C{i}", p) for i, p in enumerate(points) if not math.isnan(getattr(p, y_key))]
+        for colour, p in shown:
+            x, y = getattr(p, x_key), getattr(p, y_key)
+            ax.scatter([x], [y], color=colour)
             ax.annotate(p.camera, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
-        if blind is not None:
-            floor = _float(blind, "CIDEr-D" if y_key == "cider_d" else "grounding_f1")
+        if not shown:  # an old caption table: say why the panel is empty
+            ax.text(0.5, 0.5, f"{y_label} n/a in the caption table", ha="center",
+                    va="center", transform=ax.transAxes, color="grey")  # fmt: skip
+        floor = floors.get(y_key, math.nan)
+        if not math.isnan(floor):
             ax.axhline(floor, color="grey", linestyle="--", linewidth=1)
             ax.annotate(
                 "blind",
@@ -248,9 +318,7 @@ def write_tradeoff(
         ax.grid(alpha=0.3)
     fig.suptitle("privacy–utility trade-off (up and to the left is better)")
     fig.tight_layout()
-    fig.savefig(paths["png"], dpi=110)
-    plt.close(fig)
-    return paths
+    return fig
 
 
 def load_attack_results(spec: str) -> tuple[str, dict[str, Any]]:

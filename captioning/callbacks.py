@@ -68,7 +68,13 @@ class EpochProgress(L.Callback):
     """One log line per finished epoch (used when the progress bar is off, e.g. in `make
     demo` or a batch job): epoch, train loss, the headline validation metrics, time, ETA."""
 
-    KEYS = ("val/grounding_f1", "val/CIDEr-D", "val/wiener_ssim", "val/adversary_ssim")
+    KEYS = (
+        "val/grounding_f1",
+        "val/shape_f1",
+        "val/CIDEr-D",
+        "val/wiener_ssim",
+        "val/adversary_ssim",
+    )
 
     def __init__(self, name: str | None = None) -> None:
         self.name = name

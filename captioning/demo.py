@@ -6,9 +6,11 @@ from __future__ import annotations
 import logging
 import shutil
 import sys
+import textwrap
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -16,12 +18,16 @@ from captioning.checkpoints import load_trained
 from captioning.evaluation import compare
 from optics.plots import lens_figure, save_figure
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 __all__ = [
     "ADVERSARY_CONFIG",
     "DEMO_BLIND_EPOCHS",
     "DEMO_CAMERAS",
     "DEMO_LENS_EPOCHS",
     "DEMO_OPTIONS",
+    "captions_grid",
     "demo_argv",
     "run_demo",
 ]
@@ -57,7 +63,8 @@ INTRO = (
     "(Arguello et al.) are shown for reference only: different data, backbone and scale.",
     "Grounding (fractions): the shapes, colours and background a caption names, checked "
     "against the generator's ground truth (precision P, recall R; relation acc = share of "
-    "checkable left/right/above/below relations that are right; grounding F1 pools shapes, "
+    "checkable left/right/above/below relations that are right; shape F1 = harmonic mean of "
+    "shape P and R, the shapes being what blur takes first; grounding F1 pools shapes, "
     "colours and background). The **blind** row is the same captioner trained on a grey "
     "image: what the references' shared template scores without looking. n-gram metrics "
     "(CIDEr-D above all) reward that template; read utility from the grounding columns.",
@@ -168,11 +175,6 @@ def train_cameras(
 
 def _demo_figures(out: Path, results: Sequence[dict]) -> list[str]:
     """PSF / height-map figures for lens cameras and an originals / captures / captions grid."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     lines = ["## Lenses and captures", ""]
     columns = []
     for r in results:
@@ -188,21 +190,53 @@ def _demo_figures(out: Path, results: Sequence[dict]) -> list[str]:
             captured, _ = module.camera.eval().capture(images, gen)
             caps = module.captioner.generate(module.cnn_input(captured), beam_size=3).captions
         columns.append((r["camera"], images, captured, caps))
-    n = columns[0][1].shape[0]
-    fig, axes = plt.subplots(
-        n, len(columns) + 1, figsize=(2.6 * (len(columns) + 1), 2.9 * n), squeeze=False
-    )
-    for i in range(n):
-        axes[i, 0].imshow(columns[0][1][i].permute(1, 2, 0).numpy())
-        axes[i, 0].set_title("original", fontsize=8)
-        for j, (cam, _, cap, text) in enumerate(columns, start=1):
-            axes[i, j].imshow(cap[i].permute(1, 2, 0).clamp(0, 1).numpy())
-            axes[i, j].set_title(f"{cam}:\n{text[i]}", fontsize=6)
-    for ax in axes.ravel():
-        ax.axis("off")
-    fig.savefig(out / "captures.png", dpi=80, bbox_inches="tight")
-    plt.close(fig)
+    fig = captions_grid(columns[0][1], [(cam, cap, text) for cam, _, cap, text in columns])
+    save_figure(fig, out / "captures.png", dpi=100)
     return [*lines, "![originals, captures and captions](captures.png)", ""]
+
+
+CAPTION_WIDTH = 28  # characters per caption line: about the width of a 2.2 in image at 8 pt
+CAPTION_LINES = 4  # a longer caption (up to max_decode_len words) ends in "…"
+
+
+def captions_grid(
+    originals: torch.Tensor, columns: Sequence[tuple[str, torch.Tensor, Sequence[str]]]
+) -> Figure:
+    """Originals, captures and captions: one row per image, the original then one column per
+    camera, each camera's caption wrapped under its capture and its name over the top row.
+
+    Args:
+        originals: (N, 3, H, W) scenes in [0, 1].
+        columns: per camera, (name, (N, 3, H, W) captures, N captions).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)  # files only: no display needed
+    import matplotlib.pyplot as plt
+
+    n, n_cols = originals.shape[0], len(columns) + 1
+    # constrained layout leaves room for each axes' x label (the caption) before the next
+    # row; the row height keeps CAPTION_LINES lines of 8 pt text under a 2.2 in image
+    fig, axes = plt.subplots(
+        n, n_cols, figsize=(2.2 * n_cols, 3.0 * n), squeeze=False, layout="constrained"
+    )
+    panels = [("original", originals, None), *columns]
+    for j, (name, images, captions) in enumerate(panels):
+        axes[0, j].set_title(name, fontsize=9)
+        for i in range(n):
+            ax = axes[i, j]
+            ax.imshow(images[i].detach().permute(1, 2, 0).clamp(0, 1).cpu().numpy())
+            # ticks and frame hidden, not axis("off"): that would hide the caption too
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for spine in ax.spines.values():
+                spine.set_visible(False)
+            if captions is not None:
+                lines = textwrap.wrap(
+                    captions[i], CAPTION_WIDTH, max_lines=CAPTION_LINES, placeholder=" …"
+                )
+                ax.set_xlabel("\n".join(lines), fontsize=8, linespacing=1.1)
+    return fig
 
 
 def _demo_export(out: Path, ckpt: str) -> list[str]:

@@ -28,6 +28,7 @@ TABLE_METRICS = ("BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "METEOR", "ROUGE-L", "C
 GROUNDING_COLUMNS = {
     "shape_precision": "shape P",
     "shape_recall": "shape R",
+    "shape_f1": "shape F1",
     "colour_precision": "colour P",
     "colour_recall": "colour R",
     "background_recall": "bg R",

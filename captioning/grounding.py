@@ -15,9 +15,10 @@ every object and attribute a caption names against the generator's ground truth 
   checked against their true relation.
 
 Per image, the named and the true concepts are sets; true positives, false positives and
-misses are summed over the corpus (micro average). ``grounding_f1`` pools shapes, colours and
-background. Synonyms and plurals ("circles", "disc", "grey", "checked", "to the left of",
-"under", ...) map to the generator's words.
+misses are summed over the corpus (micro average). ``shape_f1`` is the harmonic mean of shape
+precision and recall (shapes are what blur destroys first; colours survive it);
+``grounding_f1`` pools shapes, colours and background. Synonyms and plurals ("circles",
+"disc", "grey", "checked", "to the left of", "under", ...) map to the generator's words.
 """
 
 from __future__ import annotations
@@ -112,10 +113,20 @@ def scene_labels(scene: Mapping[str, Any]) -> list[float]:
 
 
 GROUNDING_METRICS = (
-    "shape_precision", "shape_recall", "colour_precision", "colour_recall",
+    "shape_precision", "shape_recall", "shape_f1", "colour_precision", "colour_recall",
     "background_precision", "background_recall", "object_precision", "relation_accuracy",
     "grounding_precision", "grounding_recall", "grounding_f1",
 )  # fmt: skip
+
+
+def _f1(p: float | None, r: float | None) -> float | None:
+    """Harmonic mean of micro precision ``p`` and recall ``r``: None when there was nothing to
+    find (``r`` undefined), 0 when something was but nothing (right) was named."""
+    if r is None:
+        return None
+    if p is None or p + r == 0:
+        return 0.0
+    return 2 * p * r / (p + r)
 
 
 @dataclass
@@ -203,7 +214,7 @@ class GroundingCounts:
         self.fn[key] += len(true - named)
 
     def scores(self) -> dict[str, float | None]:
-        """Precision / recall per concept, relation accuracy, pooled grounding P/R/F1.
+        """Precision / recall per concept, shape F1, relation accuracy, pooled grounding P/R/F1.
 
         A ratio with an empty denominator (nothing named, nothing to find) is None."""
 
@@ -214,6 +225,7 @@ class GroundingCounts:
         for key in ("shape", "colour", "background"):
             out[f"{key}_precision"] = ratio(self.tp[key], self.tp[key] + self.fp[key])
             out[f"{key}_recall"] = ratio(self.tp[key], self.tp[key] + self.fn[key])
+        out["shape_f1"] = _f1(out["shape_precision"], out["shape_recall"])
         out["object_precision"] = ratio(self.tp["object"], self.tp["object"] + self.fp["object"])
         out["relation_accuracy"] = ratio(
             self.tp["relation"], self.tp["relation"] + self.fp["relation"]
@@ -223,12 +235,7 @@ class GroundingCounts:
         p = ratio(tp, tp + sum(self.fp[k] for k in pooled))
         r = ratio(tp, tp + sum(self.fn[k] for k in pooled))
         out["grounding_precision"], out["grounding_recall"] = p, r
-        if r is None:  # nothing to find: F1 undefined
-            out["grounding_f1"] = None
-        elif p is None or p + r == 0:  # something to find, nothing (right) named
-            out["grounding_f1"] = 0.0
-        else:
-            out["grounding_f1"] = 2 * p * r / (p + r)
+        out["grounding_f1"] = _f1(p, r)
         return out
 
 

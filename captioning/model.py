@@ -1,4 +1,5 @@
-"""Captioner = ResNet encoder + top-down attention decoder, and its checkpoint format.
+"""Captioner = image encoder (ResNet, EfficientNet-Lite0) + top-down attention decoder, and its
+checkpoint format.
 
 The encoder input is any float image tensor ``(B, 3, H, W)`` in [0, 1], so an optical camera
 model can sit in front of it. Checkpoints are ``{"model_config", "state_dict", "vocab"}``.
@@ -15,7 +16,7 @@ from torch import nn
 
 from captioning.decoder import TopDownDecoder
 from captioning.decoding import DecodeOutput, beam_search, greedy_decode
-from captioning.encoder import ResNetEncoder
+from captioning.encoder import build_encoder
 from captioning.vocab import Vocabulary
 
 __all__ = ["Captioner", "CaptionerConfig", "load_checkpoint", "save_checkpoint"]
@@ -31,6 +32,7 @@ class CaptionerConfig:
     grid_size: int | None = 7
     trainable_from: str | None = "layer4"
     channels_last: bool = False
+    feature_stage: str | None = None
     embed_dim: int = 1000
     hidden_dim: int = 1000
     attention_dim: int = 512
@@ -63,12 +65,13 @@ class Captioner(nn.Module):
             )
         self.config = config
         self.vocab = vocab
-        self.encoder = ResNetEncoder(
+        self.encoder = build_encoder(
             config.backbone,
             config.weights,
             config.grid_size,
             config.trainable_from,
             config.channels_last,
+            config.feature_stage,
         )
         self.decoder = TopDownDecoder(
             config.vocab_size,

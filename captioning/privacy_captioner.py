@@ -50,7 +50,10 @@ class PrivacyCaptioner(EvalLoop, L.LightningModule):
     Args:
         vocab_size: linked from the data module's vocabulary (0 = take it from the data).
         camera: camera configuration (preset privacy / defocus / lowres / ideal and optics).
-        backbone … dropout: captioner options (see captioning.model.CaptionerConfig).
+        backbone … dropout: captioner options (see captioning.model.CaptionerConfig):
+            backbone one of captioning.encoder.BACKBONES (torchvision ResNets, timm's
+            efficientnet_lite0); weights none / imagenet / a torchvision enum name / a file;
+            feature_stage the stage whose map makes the grid (None: the backbone's default).
         cnn_input_size: captured images are resized to this square size for the CNN
             (null: as captured).
         w_dec, dsr_lambda, w_distortion, w_psf_mask: loss weights (published 0.4, 1, 6, 30).
@@ -103,6 +106,7 @@ class PrivacyCaptioner(EvalLoop, L.LightningModule):
         grid_size: int | None = 7,
         trainable_from: str | None = "layer4",
         channels_last: bool = False,
+        feature_stage: str | None = None,
         embed_dim: int = 1000,
         hidden_dim: int = 1000,
         attention_dim: int = 512,

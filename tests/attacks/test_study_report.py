@@ -18,7 +18,7 @@ def _row(name, ssim, reid=0.05, converged=None):
 
 def _report(adversary_rows, f1=0.40, phase_step=1.5):
     captions = {
-        "ideal": {"grounding_f1": 0.45, "CIDEr-D": 120.0},
+        "ideal": {"grounding_f1": 0.45, "CIDEr-D": 120.0, "shape_f1": 0.5},
         "blind": {"grounding_f1": 0.17, "CIDEr-D": 38.0},
         "privacy (adversary)": {"grounding_f1": f1, "CIDEr-D": 140.0},
     }
@@ -48,6 +48,8 @@ def test_targets_count_only_converged_fresh_attackers_and_all_reid(monkeypatch):
     assert "the attacks that count: richardson_lucy 20.0 % (chance 5.0 %, +15.0 points)" in text
     assert "5 points: **not met**" in text
     assert "grounding F1 0.400 = 89 % of the ideal camera's 0.450" in text
+    assert "| camera | grounding F1 | F1 / ideal | shape F1 | CIDEr-D |" in text
+    assert "| ideal | 0.450 | 100 % | 0.500 | 120.0 |" in text
     assert "0.600 / 20.0 / 5 % †" in text  # shown, flagged, not counted
     header = next(ln for ln in text.splitlines() if ln.startswith("| lens | re-ID chance |"))
     assert "Base config `configs/demo.yaml`" in text  # the default, not this machine's path

@@ -10,6 +10,7 @@ from attacks.tradeoff import (
     best_attack,
     load_attack_results,
     read_caption_rows,
+    tradeoff_figure,
     tradeoff_points,
     write_tradeoff,
 )
@@ -55,12 +56,12 @@ def test_best_attack_ignores_the_original_and_unconverged_attackers():
 def test_points_join_captions_and_attacks(tmp_path):
     table = tmp_path / "comparison.csv"
     with table.open("w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=["camera", "CIDEr-D", "grounding_f1"])
+        w = csv.DictWriter(fh, fieldnames=["camera", "CIDEr-D", "grounding_f1", "shape_f1"])
         w.writeheader()
         w.writerows(
             [
-                {"camera": "privacy", "CIDEr-D": "90.5", "grounding_f1": "0.61"},
-                {"camera": "blind", "CIDEr-D": "40", "grounding_f1": "0.17"},
+                {"camera": "privacy", "CIDEr-D": "90.5", "grounding_f1": "0.61", "shape_f1": "0.5"},
+                {"camera": "blind", "CIDEr-D": "40", "grounding_f1": "0.17", "shape_f1": "0.25"},
             ]
         )
     results = tmp_path / "attack_results.json"
@@ -69,20 +70,76 @@ def test_points_join_captions_and_attacks(tmp_path):
     name, loaded = load_attack_results(f"privacy={results}")
     (point,) = tradeoff_points(captions, {name: loaded})
     assert (point.camera, point.best_attack, point.attack_ssim) == ("privacy", "unet", 0.41)
-    assert point.grounding_f1 == 0.61 and point.cider_d == 90.5
+    assert point.grounding_f1 == 0.61 and point.cider_d == 90.5 and point.shape_f1 == 0.5
     # wiener: +5 points over its chance; R–L's 12 % is +3 over its smaller gallery's 9 %
     assert (point.max_reid_attack, point.max_reid_top1) == ("wiener", pytest.approx(0.10))
     assert point.reid_over_chance_points == pytest.approx(5.0)
     assert point.attacks_counted == 4 and not math.isnan(point.reid_chance)
     paths = write_tradeoff([point], tmp_path / "out", blind=captions["blind"])
     assert all(p.stat().st_size > 0 for p in paths.values())
-    assert "| privacy | 0.610 | 90.5 | unet | 0.410 |" in paths["md"].read_text()
-    assert "| wiener 10 % (5 %) |" in paths["md"].read_text()
-    assert "Blind captioner" in paths["md"].read_text()
+    md = paths["md"].read_text()
+    assert "| camera | grounding F1 | shape F1 | CIDEr-D | best attack |" in md
+    assert "| privacy | 0.610 | 0.500 | 90.5 | unet | 0.410 |" in md
+    assert "| wiener 10 % (5 %) |" in md
+    assert "utility floor): shape F1 0.250, grounding F1 0.170, CIDEr-D 40.0." in md
+    assert "n/a" not in md
     with paths["csv"].open() as fh:
-        assert float(next(csv.DictReader(fh))["reid_over_chance_points"]) == pytest.approx(5.0)
+        row = next(csv.DictReader(fh))
+    assert float(row["reid_over_chance_points"]) == pytest.approx(5.0)
+    assert float(row["shape_f1"]) == 0.5
     with pytest.raises(ValueError, match="no row in the caption table"):
         tradeoff_points(captions, {"defocus": loaded})
+
+
+def test_figure_plots_shape_f1_with_the_blind_floor():
+    """Shape F1 (what blur takes first) is the first utility axis, beside grounding F1 and
+    CIDEr-D; the blind row's value is each panel's dashed floor."""
+    import matplotlib.pyplot as plt
+
+    captions = {"privacy": {"CIDEr-D": "90", "grounding_f1": "0.6", "shape_f1": "0.5"}}
+    (point,) = tradeoff_points(captions, {"privacy": RESULTS})
+    blind = {"CIDEr-D": "40", "grounding_f1": "0.17", "shape_f1": "0.25"}
+    fig = tradeoff_figure([point], blind)
+    labels = [ax.get_ylabel() for ax in fig.axes]
+    assert labels == ["shape F1", "grounding F1", "CIDEr-D", "shape F1"]
+    floors = {"shape F1": 0.25, "grounding F1": 0.17, "CIDEr-D": 40.0}
+    values = {"shape F1": 0.5, "grounding F1": 0.6, "CIDEr-D": 90.0}
+    for ax in fig.axes:
+        (line,) = ax.get_lines()  # the floor
+        assert tuple(line.get_ydata()) == (floors[ax.get_ylabel()],) * 2
+        assert ax.collections[0].get_offsets()[0][1] == pytest.approx(values[ax.get_ylabel()])
+    assert fig.axes[0].get_xlabel().startswith("best attack SSIM")
+    assert fig.axes[0].collections[0].get_offsets()[0][0] == pytest.approx(0.41)
+    plt.close(fig)
+
+
+def test_old_caption_tables_without_shape_f1_still_load(tmp_path):
+    """Before shape_f1 existed: computed from shape P / R when the table has them, else n/a
+    with the reason in tradeoff.md and an empty, labelled panel."""
+    import matplotlib.pyplot as plt
+
+    old = {"camera": "privacy", "CIDEr-D": "90", "grounding_f1": "0.6"}
+    with_pr = {**old, "shape_precision": str(2 / 3), "shape_recall": "0.5"}
+    (point,) = tradeoff_points({"privacy": with_pr}, {"privacy": RESULTS})
+    assert point.shape_f1 == pytest.approx(4 / 7)
+    # an empty precision cell (nothing named) is F1 0; an empty recall (nothing to find) n/a
+    nothing_named = {**with_pr, "shape_precision": ""}
+    assert tradeoff_points({"privacy": nothing_named}, {"privacy": RESULTS})[0].shape_f1 == 0.0
+    nothing_to_find = {**with_pr, "shape_recall": ""}
+    f1 = tradeoff_points({"privacy": nothing_to_find}, {"privacy": RESULTS})[0].shape_f1
+    assert math.isnan(f1)
+    (point,) = tradeoff_points({"privacy": old}, {"privacy": RESULTS})
+    assert math.isnan(point.shape_f1)
+    paths = write_tradeoff([point], tmp_path, blind={**old, "camera": "blind"})
+    md = paths["md"].read_text()
+    assert "| privacy | 0.600 | n/a | 90.0 | unet |" in md
+    assert "shape F1 n/a: the caption table has no `shape_f1` column" in md
+    assert "utility floor): shape F1 n/a, grounding F1 0.600" in md
+    fig = tradeoff_figure([point], old)
+    shape_panel = fig.axes[0]
+    assert not shape_panel.collections and not shape_panel.get_lines()  # no point, no floor
+    assert "shape F1 n/a in the caption table" in [t.get_text() for t in shape_panel.texts]
+    plt.close(fig)
 
 
 def test_bad_attack_specs_name_the_fix(tmp_path):

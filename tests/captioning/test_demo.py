@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
+
 from captioning.demo import DEMO_CAMERAS, demo_argv
 
 
@@ -40,6 +42,45 @@ def test_report_gets_the_tradeoff_of_the_attacked_cameras(tmp_path: Path) -> Non
         (folder / "attack_results.json").write_text(json.dumps({"rows": rows}))
     section = "\n".join(_demo_tradeoff(tmp_path))
     assert "## Privacy–utility trade-off" in section and "tradeoff.png" in section
-    assert "| privacy | 0.450 | 150.0 | captured | 0.380 |" in section
-    assert "| ideal | 0.440 | 120.0 | captured | 0.970 |" in section
+    # a table from before shape F1 still loads: its shape F1 is n/a, and the report says why
+    assert "| privacy | 0.450 | n/a | 150.0 | captured | 0.380 |" in section
+    assert "| ideal | 0.440 | n/a | 120.0 | captured | 0.970 |" in section
+    assert "shape F1 n/a: the caption table has no `shape_f1` column" in section
     assert (tmp_path / "tradeoff.png").stat().st_size > 0
+
+
+def test_captions_grid_keeps_every_caption_legible() -> None:
+    """Long captions wrap under their own capture: none overprints another, an image or a
+    camera name (the old grid's titles ran into their neighbours)."""
+    from captioning.demo import CAPTION_LINES, captions_grid
+
+    gen = torch.Generator().manual_seed(0)
+    n, names = 3, ("ideal", "blind", "privacy", "defocus")
+    long = "a large red circle to the left of a small blue star above a green square " * 2
+    columns = [
+        (name, torch.rand(n, 3, 8, 8, generator=gen), [long, "a face", long[: 40 + 10 * j]])
+        for j, name in enumerate(names)
+    ]
+    fig = captions_grid(torch.rand(n, 3, 8, 8, generator=gen), columns)
+    fig.canvas.draw()
+    axes = fig.axes
+    assert len(axes) == n * (len(names) + 1)
+    titles = [ax.title for ax in axes if ax.get_title()]
+    assert [t.get_text() for t in titles] == ["original", *names]  # once, over the top row
+    captions = [ax for ax in axes if ax.get_xlabel()]
+    assert len(captions) == n * len(names)  # every capture has one, the originals none
+    boxes = [ax.xaxis.label.get_window_extent() for ax in captions]
+    for ax, box in zip(captions, boxes, strict=True):
+        label = ax.xaxis.label
+        assert label.get_fontsize() >= 7
+        assert label.get_text().count("\n") < CAPTION_LINES
+        image = ax.get_window_extent()
+        # below its own image and within its column
+        assert box.y1 <= image.y0 and image.x0 <= (box.x0 + box.x1) / 2 <= image.x1
+        assert not any(box.overlaps(other.get_window_extent()) for other in axes)
+    others = boxes + [t.get_window_extent() for t in titles]
+    for i, box in enumerate(boxes):
+        assert not any(box.overlaps(o) for k, o in enumerate(others) if k != i)
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)

@@ -60,6 +60,23 @@ def test_split_metrics_from_rows() -> None:
     assert m["val/wiener_ssim"] == pytest.approx(0.3)  # best single K: mean (0.2, 0.3)
     assert m["val/wiener_oracle_ssim"] == pytest.approx(0.4)  # each image's own K
     assert "val/adversary_ssim" not in m and "val/grounding_f1" not in m
+    assert "val/shape_f1" not in m  # no ground truth: no grounding
+
+
+def test_split_metrics_log_shape_f1_with_ground_truth() -> None:
+    """The embedded data set's scenes add grounding, shape F1 among it (``val/shape_f1``)."""
+    per_image = {
+        1: {"caption": "a red circle and a square", "ssim": 0.2, "psnr": 10.0},
+        2: {"caption": "a star", "ssim": 0.4, "psnr": 20.0},
+    }
+    objects = {1: ["circle", "face"], 2: ["star", "ring"]}
+    scenes = {i: {"background": "dots", "relation": None,
+                  "objects": [{"kind": k, "colour": "red", "size": "small"} for k in kinds]}
+              for i, kinds in objects.items()}  # fmt: skip
+    refs = {1: ["a red circle"], 2: ["a star"]}
+    m = split_metrics(per_image, refs, scenes, "val")
+    # shapes: 2 of 3 named are there, 2 of 4 present are named
+    assert m["val/shape_f1"] == pytest.approx(4 / 7) and "val/grounding_f1" in m
 
 
 def test_image_quality_of_identical_images() -> None:

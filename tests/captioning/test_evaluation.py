@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 
+import pytest
+
 from captioning.evaluation import PUBLISHED_COCO, markdown_table, write_csv
 
 RESULT = {
@@ -24,11 +26,26 @@ def test_markdown_table_rows_and_published_reference() -> None:
     assert any(row.startswith("| paper (COCO), ideal | 73.2") for row in with_paper)
 
 
+GROUNDED = {**RESULT, "metrics": {**RESULT["metrics"], "grounding_recall": 0.5,
+                                  "grounding_f1": 0.25, "shape_precision": 2 / 3,
+                                  "shape_recall": 0.5, "shape_f1": 4 / 7}}  # fmt: skip
+
+
 def test_grounding_columns_appear_with_ground_truth() -> None:
-    grounded = {**RESULT, "metrics": {**RESULT["metrics"], "grounding_recall": 0.5,
-                                      "grounding_f1": 0.25}}  # fmt: skip
-    table = markdown_table([grounded])
-    assert "grounding F1" in table and "0.250" in table
+    head, _, row = markdown_table([GROUNDED]).splitlines()
+    cells = dict(zip(head.split(" | "), row.split(" | "), strict=True))
+    assert cells["grounding F1"] == "0.250"
+    assert (cells["shape P"], cells["shape R"], cells["shape F1"]) == ("0.667", "0.500", "0.571")
+    assert "| shape R | shape F1 | colour P |" in head  # right after shape R
+    assert cells["colour P"] == "n/a"  # not counted: said, not left out
+
+
+def test_comparison_csv_has_shape_f1_with_ground_truth(tmp_path) -> None:
+    write_csv(tmp_path / "c.csv", [GROUNDED])
+    (row,) = csv.DictReader((tmp_path / "c.csv").open())
+    assert float(row["shape_f1"]) == pytest.approx(4 / 7) and float(row["grounding_f1"]) == 0.25
+    header = next(csv.reader((tmp_path / "c.csv").open()))
+    assert header.index("shape_f1") == header.index("shape_recall") + 1
 
 
 def test_comparison_csv(tmp_path) -> None:
@@ -36,6 +53,7 @@ def test_comparison_csv(tmp_path) -> None:
     rows = list(csv.DictReader((tmp_path / "c.csv").open()))
     assert rows[0]["camera"] == "privacy" and float(rows[0]["BLEU-1"]) == 61.234
     assert rows[0]["METEOR"] == "" and float(rows[0]["psnr_std"]) == 1.5
+    assert "shape_f1" not in rows[0]  # no ground truth: no grounding columns
 
 
 def test_runs_of_one_preset_get_their_run_folder_in_the_name() -> None:

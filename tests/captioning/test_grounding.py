@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from captioning.data import load_records
-from captioning.grounding import grounding_scores, parse_caption
+from captioning.grounding import GROUNDING_METRICS, grounding_scores, parse_caption
 
 TWO = {  # a large red circle to the left of a small face, striped background
     "background": "stripes",
@@ -34,7 +34,8 @@ def test_exact_caption_scores_one() -> None:
     for key in ("shape", "colour", "background", "grounding"):
         assert s[f"{key}_precision"] == 1.0 and s[f"{key}_recall"] == 1.0, key
     assert s["grounding_f1"] == 1.0 and s["object_precision"] == 1.0
-    assert s["relation_accuracy"] == 1.0
+    assert s["relation_accuracy"] == 1.0 and s["shape_f1"] == 1.0
+    assert set(s) == set(GROUNDING_METRICS)  # what the tables and the CSV show
 
 
 def test_wrong_words_count_against() -> None:
@@ -48,6 +49,22 @@ def test_wrong_words_count_against() -> None:
     # pooled: 1 right of 4 named (2 shapes, 1 colour, 1 background); 1 of 4 true found
     assert s["grounding_precision"] == pytest.approx(1 / 4)
     assert s["grounding_recall"] == pytest.approx(1 / 4)
+
+
+def test_shape_f1_is_the_micro_harmonic_mean_of_shape_p_and_r() -> None:
+    """2 of 3 named shapes are there, 2 of 4 present are named: P 2/3, R 1/2, F1 4/7 (the
+    mean of the per-image F1s, 1/2, 1 and 0, would be 1/2)."""
+    diamond = {**ONE, "objects": [{"kind": "diamond", "colour": "red", "size": "large"}]}
+    caps = {1: "a circle and a square", 2: "a star", 3: "an image on a dotted background"}
+    s = grounding_scores({1: TWO, 2: ONE, 3: diamond}, caps)
+    assert s["shape_precision"] == pytest.approx(2 / 3) and s["shape_recall"] == 0.5
+    assert s["shape_f1"] == pytest.approx(4 / 7)
+    # nothing to find: undefined; something to find and nothing named: 0
+    empty = {**ONE, "objects": []}
+    assert grounding_scores({1: empty}, {1: "a star"})["shape_f1"] is None
+    assert grounding_scores({1: ONE}, {1: "an image"})["shape_f1"] == 0.0
+    # named and present, none right: P = R = 0
+    assert grounding_scores({1: ONE}, {1: "a square"})["shape_f1"] == 0.0
 
 
 def test_relations_both_directions() -> None:

@@ -30,6 +30,9 @@ def test_demo_writes_report_and_reruns_cleanly(
     for camera in cameras:
         assert f"| {camera} |" in text
     assert "grounding F1" in text and "colour P" in text
+    # shape F1 is a table column (not only named in the intro), right after shape R
+    header = next(ln for ln in text.splitlines() if ln.startswith("| camera | B-1 |"))
+    assert "| shape R | shape F1 | colour P |" in header
     # the lens preset started from the ideal camera's captioner; the blind one from scratch
     hparams = torch.load(out / "privacy" / "checkpoints" / "best.ckpt", weights_only=False)[
         "hyper_parameters"
