@@ -21,10 +21,12 @@ from torch import nn
 
 __all__ = [
     "DecoderState",
+    "GridPositions",
     "TopDownDecoder",
     "attend",
     "caption_loss",
     "doubly_stochastic_loss",
+    "grid_coordinates",
 ]
 
 DecoderState = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]  # h1, c1, h2, c2
@@ -89,6 +91,45 @@ def caption_loss(logits: torch.Tensor, targets: torch.Tensor, pad_id: int = 0) -
     return F.cross_entropy(
         logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1), ignore_index=pad_id
     )
+
+
+def grid_coordinates(regions: int, frequencies: tuple[int, ...] = (1, 2, 4)) -> torch.Tensor:
+    """Fourier features of the cell centres of a square grid of ``regions`` = G² cells, row
+    major (the order of ``fmap.flatten(2)``): ``(R, 4·F)``, sin and cos of π·f·x and π·f·y
+    with x, y in (-1, 1) left → right, top → bottom."""
+    g = round(regions**0.5)
+    if g * g != regions:
+        raise ValueError(f"grid positions need a square grid of regions, got {regions}")
+    centres = (torch.arange(g, dtype=torch.float32) + 0.5) / g * 2 - 1
+    y, x = torch.meshgrid(centres, centres, indexing="ij")
+    angles = (
+        torch.stack([x.flatten(), y.flatten()], -1)[:, None, :]
+        * torch.tensor(frequencies, dtype=torch.float32).view(1, -1, 1)
+        * torch.pi
+    )  # (R, F, 2)
+    return torch.cat([angles.sin(), angles.cos()], dim=1).flatten(1)
+
+
+class GridPositions(nn.Module):
+    """Adds a learned embedding of each grid cell's position to its feature, ``(B, R, C)`` →
+    ``(B, R, C)``.
+
+    Region features of a CNN grid carry little of where they are, and the decoder needs it
+    for relations ("a star above a ring") and to move its attention to the *other* object:
+    without it the demo's captioner named the first object twice ("a red diamond below a red
+    diamond"). Bottom-up features carry their boxes' geometry the same way. Initialised at
+    zero: a captioner starts as without it.
+    """
+
+    def __init__(self, feature_dim: int, frequencies: tuple[int, ...] = (1, 2, 4)) -> None:
+        super().__init__()
+        self.frequencies = frequencies
+        self.proj = nn.Linear(4 * len(frequencies), feature_dim, bias=False)
+        nn.init.zeros_(self.proj.weight)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        coords = grid_coordinates(features.shape[1], self.frequencies).to(features)
+        return features + self.proj(coords)
 
 
 class TopDownDecoder(nn.Module):

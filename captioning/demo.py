@@ -188,8 +188,11 @@ def _demo_figures(out: Path, results: Sequence[dict]) -> list[str]:
         gen = torch.Generator().manual_seed(0)
         with torch.no_grad():
             captured, _ = module.camera.eval().capture(images, gen)
-            caps = module.captioner.generate(module.cnn_input(captured), beam_size=3).captions
-        columns.append((r["camera"], images, captured, caps))
+            seen = module.cnn_input(captured)
+            caps = module.captioner.generate(seen, beam_size=3).captions
+        # the blind captioner's column shows what it sees (grey), not the scene
+        shown = seen if module.hparams.get("blind", False) else captured
+        columns.append((r["camera"], images, shown, caps))
     fig = captions_grid(columns[0][1], [(cam, cap, text) for cam, _, cap, text in columns])
     save_figure(fig, out / "captures.png", dpi=100)
     return [*lines, "![originals, captures and captions](captures.png)", ""]

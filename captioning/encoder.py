@@ -145,6 +145,15 @@ class GridEncoder(nn.Module):
         if channels_last:
             self.to(memory_format=torch.channels_last)
 
+    def freeze(self) -> GridEncoder:
+        """Freeze every stage (no gradient to the weights, BatchNorm in eval mode for good)."""
+        for stage in self._stages:
+            stage.requires_grad_(False)
+            stage.eval()
+            if stage not in self._frozen:
+                self._frozen.append(stage)
+        return self
+
     def train(self, mode: bool = True) -> GridEncoder:
         super().train(mode)
         for stage in self._frozen:  # frozen stages keep their BatchNorm statistics

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from captioning.decoder import TopDownDecoder
+from captioning.decoder import GridPositions, TopDownDecoder
 from captioning.decoding import DecodeOutput, beam_search, greedy_decode
 from captioning.encoder import build_encoder
 from captioning.vocab import Vocabulary
@@ -37,6 +37,7 @@ class CaptionerConfig:
     hidden_dim: int = 1000
     attention_dim: int = 512
     dropout: float = 0.5
+    grid_positions: bool = False
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CaptionerConfig:
@@ -73,6 +74,8 @@ class Captioner(nn.Module):
             config.channels_last,
             config.feature_stage,
         )
+        # a learned embedding of each grid cell's position, added to its feature (decoder.py)
+        self.positions = GridPositions(self.encoder.out_channels) if config.grid_positions else None
         self.decoder = TopDownDecoder(
             config.vocab_size,
             self.encoder.out_channels,
@@ -84,7 +87,10 @@ class Captioner(nn.Module):
 
     def encode(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(B, 3, H, W)`` in [0, 1] -> grid ``(B, R, C)``, mean ``(B, C)``."""
-        return self.encoder(images)
+        grid, mean = self.encoder(images)
+        if self.positions is not None:
+            grid = self.positions(grid)
+        return grid, mean
 
     def forward(
         self,

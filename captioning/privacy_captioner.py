@@ -53,7 +53,9 @@ class PrivacyCaptioner(EvalLoop, L.LightningModule):
         backbone … dropout: captioner options (see captioning.model.CaptionerConfig):
             backbone one of captioning.encoder.BACKBONES (torchvision ResNets, timm's
             efficientnet_lite0); weights none / imagenet / a torchvision enum name / a file;
-            feature_stage the stage whose map makes the grid (None: the backbone's default).
+            feature_stage the stage whose map makes the grid (None: the backbone's default);
+            grid_positions adds a learned embedding of each grid cell's position to its
+            feature (captioning.decoder.GridPositions; off: the published decoder).
         cnn_input_size: captured images are resized to this square size for the CNN
             (null: as captured).
         w_dec, dsr_lambda, w_distortion, w_psf_mask: loss weights (published 0.4, 1, 6, 30).
@@ -111,6 +113,7 @@ class PrivacyCaptioner(EvalLoop, L.LightningModule):
         hidden_dim: int = 1000,
         attention_dim: int = 512,
         dropout: float = 0.5,
+        grid_positions: bool = False,
         cnn_input_size: int | None = 224,
         w_dec: float = 0.4,
         dsr_lambda: float = 1.0,
@@ -154,6 +157,12 @@ class PrivacyCaptioner(EvalLoop, L.LightningModule):
             vocab_size=vocab_size, **{name: self.hparams[name] for name in CAPTIONER_FIELDS}
         )
         self.captioner = Captioner(self.captioner_config)
+        if blind:
+            # one grey image has no batch statistics worth learning: BatchNorm in train mode
+            # normalised it by its own (near-zero) spatial variance, so the features at test
+            # time (running statistics) were not the ones the decoder learnt on, and the blind
+            # row fell to CIDEr-D ≈ 0. Frozen, the features are one constant, as intended.
+            self.captioner.encoder.freeze()
         self.label_head = (
             torch.nn.Linear(self.captioner.encoder.out_channels, len(SCENE_LABELS))
             if w_scene_labels > 0 and not blind
@@ -362,7 +371,9 @@ class PrivacyCaptioner(EvalLoop, L.LightningModule):
         enc = [p for p in self.captioner.encoder.parameters() if p.requires_grad]
         if enc:
             groups.append({"params": enc, "lr": hp.lr_encoder, "name": "encoder"})
-        head = self.label_head.parameters() if self.label_head is not None else ()
+        head = [*(self.label_head.parameters() if self.label_head is not None else ())]
+        if self.captioner.positions is not None:  # decoder-side: learns with the decoder
+            head += list(self.captioner.positions.parameters())
         groups.append(
             {"params": [*self.captioner.decoder.parameters(), *head], "lr": hp.lr_decoder,
              "name": "decoder"}

