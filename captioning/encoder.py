@@ -49,6 +49,12 @@ RESNET_STAGE_AT_SAME_STRIDE = {
     "layer3": "blocks3",
     "layer4": "blocks5",
 }
+# and the other way: an EfficientNet stage name given to a ResNet means its stage at that stride
+EFFICIENTNET_STAGE_AT_SAME_STRIDE = {
+    "stem": "conv1", "blocks0": "layer1", "blocks1": "layer1", "blocks2": "layer2",
+    "blocks3": "layer3", "blocks4": "layer3", "blocks5": "layer4", "blocks6": "layer4",
+    "head": "layer4",
+}  # fmt: skip
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 # EfficientNet-Lite was trained on inputs scaled to [-1, 1] (TF-Lite preprocessing)
@@ -215,6 +221,7 @@ class ResNetEncoder(GridEncoder):
         feature_stage: str | None = None,
     ) -> None:
         super().__init__()
+        trainable_from = EFFICIENTNET_STAGE_AT_SAME_STRIDE.get(trainable_from, trainable_from)
         _check_stage(arch, "trainable_from", trainable_from, STAGES)
         _check_stage(arch, "feature_stage", feature_stage, STAGES)
         net = build_resnet(arch, weights)

@@ -71,6 +71,7 @@ def test_few_steps_reduce_every_loss_term(build, tiny_data_root, tmp_path, activ
     cli = build(
         tiny_data_root, tmp_path, "--model.lr_camera", "0.02", "--model.lr_decoder", "0.01",
         "--model.lr_encoder", "0.001", "--model.camera.read_noise_std", "0", *weights,
+        "--model.dsr_lambda", "1",  # the published λ (demo.yaml trains without the term)
     )  # fmt: skip
     model, data = cli.model, cli.datamodule
     batch = next(iter(data.train_dataloader()))
