@@ -50,7 +50,7 @@ bench-input: $(STAMP)
 	$(PY) benchmarks/bench_input.py
 
 # One-shot GPU readiness check (one JSON line, exit 1 on a failed check). On a GPU box set a CUDA
-# TORCH_SPEC (README: "GPU boxes"); on CPU: make gpu-check GPU_CHECK_ARGS="--device cpu --tiny".
+# TORCH_SPEC (docs/training.md, "Setting up a GPU box"); on CPU: make gpu-check GPU_CHECK_ARGS="--device cpu --tiny".
 GPU_CHECK_ARGS ?=
 gpu-check: $(STAMP)
 	$(PY) benchmarks/gpu_check.py --out runs/gpu_check.json $(GPU_CHECK_ARGS)

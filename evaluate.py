@@ -13,7 +13,7 @@ Example::
 
     python evaluate.py caption --ckpt runs/demo/ideal/checkpoints/best.ckpt --image photo.jpg
 
-The work lives in ``captioning`` (``checkpoints``, ``evaluation``, ``demo``) and ``attacks``;
+The work lives in ``endtoend`` (``checkpoints``, ``evaluation``, ``demo``) and ``attacks``;
 this module is the command line. Each subcommand registers itself in ``SUBCOMMANDS``
 (name -> (add_arguments, run, help)); add new ones the same way.
 """
@@ -25,9 +25,9 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from captioning.checkpoints import camera_name, load_trained, training_checkpoint
-from captioning.demo import DEMO_BLIND_EPOCHS, DEMO_CAMERAS, DEMO_LENS_EPOCHS, run_demo
-from captioning.evaluation import (
+from endtoend.checkpoints import camera_name, load_trained, training_checkpoint
+from endtoend.demo import DEMO_BLIND_EPOCHS, DEMO_CAMERAS, DEMO_LENS_EPOCHS, run_demo
+from endtoend.evaluation import (
     GROUNDING_COLUMNS,
     PUBLISHED_COCO,
     TABLE_METRICS,
@@ -293,7 +293,7 @@ def _tradeoff_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _tradeoff(args: argparse.Namespace) -> int:
-    from attacks.tradeoff import tradeoff_report
+    from endtoend.tradeoff import tradeoff_report
 
     check_output_dir(args.out, "--out")
     paths = tradeoff_report(args.captions, args.attacks, args.out)
@@ -309,7 +309,7 @@ SUBCOMMANDS["tradeoff"] = (
 
 
 def _study_args(parser: argparse.ArgumentParser) -> None:
-    from attacks.study import STUDY_LENSES, StudySettings
+    from endtoend.study import STUDY_LENSES, StudySettings
 
     d = StudySettings()
     parser.add_argument("--out", default="runs/study", help="study folder (reruns resume it)")
@@ -343,7 +343,7 @@ def _study_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _study(args: argparse.Namespace) -> int:
-    from attacks.study import StudySettings, run_study
+    from endtoend.study import StudySettings, run_study
 
     _progress_logging()
     settings = StudySettings(

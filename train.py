@@ -19,12 +19,12 @@ command line); the names below are re-exported for scripts, benchmarks and tests
 
 from __future__ import annotations
 
-from captioning.callbacks import EpochProgress, NonFiniteLossStop, non_finite_terms
-from captioning.checkpoints import load_captioner_weights
 from captioning.datamodule import CaptionDataModule, available_cpus
-from captioning.eval_outputs import image_quality
-from captioning.privacy_captioner import DEFAULT_ATTACK_KS, PrivacyCaptioner
-from captioning.train_cli import PrivcamCLI, cli_main, main
+from endtoend.callbacks import EpochProgress, NonFiniteLossStop, non_finite_terms
+from endtoend.checkpoints import load_captioner_weights
+from endtoend.eval_outputs import image_quality
+from endtoend.privacy_captioner import DEFAULT_ATTACK_KS, PrivacyCaptioner
+from endtoend.train_cli import PrivcamCLI, cli_main, main
 
 __all__ = [
     "DEFAULT_ATTACK_KS",

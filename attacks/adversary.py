@@ -6,12 +6,13 @@ the lens is trained to lower.
     lens step:      the training loss + w_adversary · SSIM(A_θ(X̂), X)  (θ fixed)
 
 :class:`InLoopAdversary` owns the attacker (a U-Net, or Wiener + U-Net refiner that knows the
-current PSF), its Adam optimiser and step counter. It is deliberately *not* an ``nn.Module``
-child of the LightningModule: DDP would otherwise register the attacker's parameters for the
-lens step's gradient synchronisation (they get no gradient there, and the attacker has its own
-optimiser). Instead it keeps every rank's attacker identical itself (rank 0's initial weights
-broadcast on the first step, gradients averaged over ranks before each update), and its
-:meth:`~InLoopAdversary.state_dict` goes into the training checkpoint.
+current PSF: any learned attacker of ``attacks.attackers.ATTACKERS`` with an ``in_loop``
+builder, :func:`adversary_kinds`), its Adam optimiser and step counter. It is deliberately
+*not* an ``nn.Module`` child of the LightningModule: DDP would otherwise register the attacker's
+parameters for the lens step's gradient synchronisation (they get no gradient there, and the
+attacker has its own optimiser). Instead it keeps every rank's attacker identical itself (rank
+0's initial weights broadcast on the first step, gradients averaged over ranks before each
+update), and its :meth:`~InLoopAdversary.state_dict` goes into the training checkpoint.
 
 Pure functions: :func:`build_attacker`, :func:`attacker_loss`, :func:`adversary_similarity`.
 """
@@ -26,16 +27,16 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
+from .attackers import ATTACKERS, adversary_kinds
 from .losses import content_loss
 from .metrics import ssim
-from .models import UNet, WienerUNet
 
 if TYPE_CHECKING:  # the optics package is imported where a camera is read
     from optics import Camera
 
 __all__ = [
-    "ADVERSARIES",
     "InLoopAdversary",
+    "adversary_kinds",
     "adversary_similarity",
     "attack_with",
     "attacker_loss",
@@ -43,8 +44,6 @@ __all__ = [
     "camera_and_in_loop_attacker",
     "load_in_loop_attacker",
 ]
-
-ADVERSARIES: tuple[str, ...] = ("none", "unet", "wiener_unet")
 
 
 def build_attacker(
@@ -57,24 +56,40 @@ def build_attacker(
     k: float = 1e-2,
     seed: int = 0,
 ) -> nn.Module:
-    """The in-loop attacker network, identity (U-Net) or Wiener (Wiener + U-Net) at init.
+    """The in-loop attacker network of learned attacker ``kind`` (its ``AttackerSpec.in_loop``
+    builder), e.g. identity (U-Net) or Wiener (Wiener + U-Net) at init.
 
-    ``seed`` fixes the initial weights (the same on every DDP rank). The Wiener + U-Net
-    attacker is called as ``net(captures, psf)`` with the lens's current (C, K, K) PSF.
+    ``seed`` fixes the initial weights (the same on every DDP rank). A non-blind attacker
+    (e.g. Wiener + U-Net) is called as ``net(captures, psf)`` with the lens's current
+    (C, K, K) PSF: the network's ``needs_psf`` attribute, copied from its spec, says so.
     """
-    if kind not in ADVERSARIES or kind == "none":
-        raise ValueError(f"model.adversary must be one of {list(ADVERSARIES)}, got {kind!r}")
+    kinds = adversary_kinds()
+    if kind not in kinds or kind == "none":
+        raise ValueError(f"model.adversary must be one of {list(kinds)}, got {kind!r}")
+    spec = ATTACKERS[kind]
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        if kind == "unet":
-            return UNet(base_channels, depth)
-        return WienerUNet(None, k, response, gamma, linearize, base_channels, depth)
+        net = spec.in_loop(
+            base_channels=base_channels,
+            depth=depth,
+            response=response,
+            gamma=gamma,
+            linearize=linearize,
+            k=k,
+        )
+    net.needs_psf = spec.needs_psf
+    return net
+
+
+def _inputs(
+    net: nn.Module, captures: torch.Tensor, psf: torch.Tensor | None
+) -> tuple[torch.Tensor, ...]:
+    """The attacker's call arguments: the captures, and the PSF for a non-blind one."""
+    return (captures, psf) if getattr(net, "needs_psf", False) else (captures,)
 
 
 def _call(net: nn.Module, captures: torch.Tensor, psf: torch.Tensor | None) -> torch.Tensor:
-    if isinstance(net, WienerUNet):
-        return net(captures, psf)
-    return net(captures)
+    return net(*_inputs(net, captures, psf))
 
 
 def attacker_loss(
@@ -92,9 +107,7 @@ def adversary_similarity(
     the PSF but not in the attacker's weights (they are used detached: the lens step must not
     train, or leave gradients on, the attacker)."""
     params = {name: p.detach() for name, p in net.named_parameters()}
-    rec = torch.func.functional_call(
-        net, params, (captures, psf) if isinstance(net, WienerUNet) else (captures,)
-    )
+    rec = torch.func.functional_call(net, params, _inputs(net, captures, psf))
     return ssim(rec.clamp(0, 1), originals)
 
 
@@ -106,7 +119,7 @@ class InLoopAdversary:
     """Attacker network + optimiser + schedule for min–max lens training (see module doc).
 
     Args:
-        kind: "unet" or "wiener_unet".
+        kind: an in-loop attacker of :func:`adversary_kinds` ("unet" or "wiener_unet").
         lr: the attacker's Adam learning rate.
         warmup_steps: lens steps during which the attacker trains but the lens term is off.
         steps_per_lens_step: attacker updates per lens update (the update ratio, >= 1).

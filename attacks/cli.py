@@ -25,19 +25,19 @@ from typing import Any
 
 from optics.cli_errors import check_output_dir, finite_float, positive_int
 
+from .attackers import ATTACKERS
+
 __all__ = ["add_arguments", "build_parser", "build_target", "main", "parse", "run"]
 
 log = logging.getLogger(__name__)
-
-_ATTACK_CHOICES = (
-    "wiener, wiener_exact, unsupervised_wiener, richardson_lucy, deblurgan, unet, wiener_unet, all"
-)
 
 
 def add_arguments(parser: argparse.ArgumentParser, config_action: Any = None) -> None:
     """Register the attack subcommand's options on ``parser`` (argparse or jsonargparse; the
     latter reads ``--config`` with ``config_action``, jsonargparse's ActionConfigFile).
     (Long only by its option declarations, one per option.)"""
+    from .registry import attack_names
+
     src = parser.add_mutually_exclusive_group()
     src.add_argument("--ckpt", help="training checkpoint (or save_camera file) with the camera")
     src.add_argument(
@@ -79,7 +79,8 @@ def add_arguments(parser: argparse.ArgumentParser, config_action: Any = None) ->
         help="square image size (default: the camera's PSF size, else 128)",
     )
     parser.add_argument("--out", default="runs/attack", help="output folder")
-    parser.add_argument("--attack", default="all", help=f"one or more of: {_ATTACK_CHOICES}")
+    choices = ", ".join([*attack_names(), "all"])
+    parser.add_argument("--attack", default="all", help=f"one or more of: {choices}")
     parser.add_argument("--epochs", type=positive_int, default=3, help="learned attackers' epochs")
     parser.add_argument("--batch-size", type=positive_int, default=8)
     parser.add_argument("--seed", type=int, default=0)
@@ -113,27 +114,14 @@ def add_arguments(parser: argparse.ArgumentParser, config_action: Any = None) ->
         help="VGG19 weights (enum name or local file) for the perceptual loss; "
         "without them the content loss is L1 + SSIM",
     )
-    parser.add_argument(
-        "--deblurgan-option",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="DeblurGANAttacker argument, e.g. ndf=32 (repeatable)",
-    )
-    parser.add_argument(
-        "--unet-option",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="UNetAttacker argument, e.g. base_channels=16 (repeatable)",
-    )
-    parser.add_argument(
-        "--wiener-unet-option",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="WienerUNetAttacker argument, e.g. base_channels=16 (repeatable)",
-    )
+    for spec in ATTACKERS.values():  # --deblurgan-option, --unet-option, ...
+        parser.add_argument(
+            spec.flag,
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help=f"{spec.class_name} argument, e.g. {spec.option_example} (repeatable)",
+        )
     parser.add_argument(
         "--strength-curve",
         default=None,
@@ -350,9 +338,10 @@ def run(args: argparse.Namespace, checkpoint: Mapping[str, Any] | None = None) -
         if str(args.backbone_weights).lower() == "none"
         else args.backbone_weights,
         vgg_weights=args.vgg_weights,
-        deblurgan_kwargs=_parse_options(args.deblurgan_option, "--deblurgan-option"),
-        unet_kwargs=_parse_options(args.unet_option, "--unet-option"),
-        wiener_unet_kwargs=_parse_options(args.wiener_unet_option, "--wiener-unet-option"),
+        attacker_options={
+            name: _parse_options(getattr(args, spec.dest), spec.flag)
+            for name, spec in ATTACKERS.items()
+        },
         strength_curve=args.strength_curve,
         strength_attacker=args.strength_attacker,
         detect_faces=not args.no_faces,

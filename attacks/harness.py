@@ -5,7 +5,8 @@ call it). It writes into ``out_dir``::
 
     pairs/                      simulated (capture, original) PNG pairs, attacker train/test
     deblurgan/, unet/, wiener_unet/
-                                Lightning logs and checkpoints of the learned attackers
+                                Lightning logs and checkpoints of the learned attackers (one
+                                folder per name of ``attacks.attackers.ATTACKERS``)
     strength/<attacker>_<n>/    the strength curve's attackers (``strength_curve``)
     attack_report.md            the table (SSIM / PSNR / face detection / re-ID) and notes
     attack_results.json         everything in the table plus K sweeps, timings, settings
@@ -13,17 +14,17 @@ call it). It writes into ``out_dir``::
     attack_strength.png         strength curve: test SSIM against training pairs, and the
                                 validation SSIM per epoch (``strength_curve`` only)
 
-The attacks themselves are named functions in ``attacks.registry.REGISTRY``; learned attackers
-(:data:`LEARNED`, name → label) hold
-out a validation part of attacker-train, keep their best-validation-SSIM weights and are
-flagged "did not converge" when that best does not beat the identity on validation.
+The attacks themselves are named functions of ``attacks.registry.attack_functions``; the
+learned attackers (``attacks.attackers.ATTACKERS``) hold out a validation part of
+attacker-train, keep their best-validation-SSIM weights and are flagged "did not converge" when
+that best does not beat the identity on validation.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,18 +32,18 @@ import numpy as np
 import torch
 
 from . import nonblind as NB
+from .attackers import ATTACKERS
 from .metrics import FaceDetector
 from .pairs import PairSet, simulate_pairs, to_tensor, to_uint8
 from .published import published_ssim_text
-from .registry import LEARNED, REGISTRY, AttackRun, learned_options
+from .registry import AttackRun, attack_functions, attack_names, learned_options
 from .report import grid_figure, strength_figure, write_report
 from .scenes import ImageSet, load_image_set
 from .scoring import report_rows, subset_list
 from .strength import parse_strength_curve, run_strength_curve
 
 __all__ = [
-    "ATTACKS",
-    "LEARNED",
+    "ATTACKS",  # noqa: F822 (module __getattr__: read from the registry when asked for)
     "PUBLISHED",
     "expand_attacks",
     "parse_strength_curve",
@@ -51,7 +52,6 @@ __all__ = [
 ]
 
 
-ATTACKS: tuple[str, ...] = tuple(REGISTRY)  # every --attack name, in report order
 # Published privacy-lens figures (Arguello et al.), SSIM against the originals.
 PUBLISHED = published_ssim_text()
 
@@ -60,15 +60,24 @@ def expand_attacks(attacks: str | Sequence[str]) -> list[str]:
     """ "all", one name, a comma-separated string or a list → ordered list of attack names."""
     names = attacks.split(",") if isinstance(attacks, str) else list(attacks)
     names = [n.strip() for n in names if n.strip()]
+    every = attack_names()
     if "all" in names:
-        return list(ATTACKS)
-    unknown = [n for n in names if n not in ATTACKS]
+        return list(every)
+    unknown = [n for n in names if n not in every]
     if unknown or not names:
         raise ValueError(
-            f"unknown attack(s) {unknown or names}: choose from {list(ATTACKS)} "
+            f"unknown attack(s) {unknown or names}: choose from {list(every)} "
             "or 'all' (comma-separate several)"
         )
-    return [a for a in ATTACKS if a in names]
+    return [a for a in every if a in names]
+
+
+def __getattr__(name: str) -> Any:
+    """``ATTACKS``: every ``--attack`` name in report order (``attacks.registry.attack_names``,
+    read from the registry when asked for)."""
+    if name == "ATTACKS":
+        return attack_names()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _as_pairs(
@@ -117,9 +126,7 @@ def run_attacks(
     max_reference_images: int = 24,
     backbone_weights: str | None = "IMAGENET1K_V1",
     vgg_weights: str | None = None,
-    deblurgan_kwargs: dict[str, Any] | None = None,
-    unet_kwargs: dict[str, Any] | None = None,
-    wiener_unet_kwargs: dict[str, Any] | None = None,
+    attacker_options: Mapping[str, Mapping[str, Any]] | None = None,
     strength_curve: str | Sequence[int | str] | None = None,
     strength_attacker: str | None = None,
     detect_faces: bool = True,
@@ -138,17 +145,18 @@ def run_attacks(
         images_or_dataset: "embedded", a folder / COCO root, an ImageSet, a PairSet (already
             simulated pairs), (N, H, W, 3) uint8 or (N, 3, H, W) float images.
         out_dir: output folder (see module docstring).
-        attacks: "all" or names from :data:`ATTACKS`.
+        attacks: "all" or names from :data:`ATTACKS` (``attacks.registry.attack_names``).
         image_size: square size images are resized to (must be >= the camera's PSF size).
         epochs, batch_size: learned attackers' training.
         device: "cpu" or "cuda" (Wiener sweeps and learned attackers run there).
         k_metric: what the attacker's K maximises on the attacker-train pairs ("ssim"/"psnr").
         max_k_images: attacker-train images used for the K sweep.
         max_reference_images: test images the (slow, numpy) scikit-image attacks run on.
-        backbone_weights, vgg_weights: pretrained weights for DeblurGAN-v2's MobileNetV2 and
-            the VGG19 perceptual loss (enum name or local file; random / L1+SSIM fallback).
-        deblurgan_kwargs, unet_kwargs, wiener_unet_kwargs: constructor options of the learned
-            attackers (``attacks.learned``).
+        backbone_weights, vgg_weights: pretrained weights for DeblurGAN-v2's MobileNetV2 (the
+            option ``AttackerSpec.weights_option`` of an attacker) and the VGG19 perceptual
+            loss (enum name or local file; random / L1+SSIM fallback).
+        attacker_options: learned attacker name → its constructor options (``attacks.learned``;
+            names of ``attacks.attackers.ATTACKERS``), e.g. ``{"unet": {"base_channels": 16}}``.
         strength_curve: attacker-train pair counts ("100,300,all") to retrain
             ``strength_attacker`` on (nested subsets, same epochs); off by default.
         strength_attacker: the learned attacker of the curve (default: the first learned
@@ -165,6 +173,7 @@ def run_attacks(
     """
     start = time.perf_counter()
     names = expand_attacks(attacks)
+    options = _constructor_options(attacker_options, backbone_weights)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     camera = camera.eval()
@@ -183,24 +192,22 @@ def run_attacks(
         vgg_weights=vgg_weights,
         max_k_images=max_k_images,
         max_reference_images=max_reference_images,
-        options={
-            "deblurgan": {"backbone_weights": backbone_weights, **(deblurgan_kwargs or {})},
-            "unet": dict(unet_kwargs or {}),
-            "wiener_unet": dict(wiener_unet_kwargs or {}),
-        },
+        options=options,
     )
     run.timings["simulate"] = time.perf_counter() - start
     curve = parse_strength_curve(strength_curve)
-    curve_kind = strength_attacker or next((n for n in names if n in LEARNED), "unet")
-    if curve and curve_kind not in LEARNED:
+    curve_kind = strength_attacker or next((n for n in names if n in ATTACKERS), "unet")
+    if curve and curve_kind not in ATTACKERS:
         raise ValueError(
             f"strength_attacker {curve_kind!r} is not a learned attacker: choose "
-            f"one of {list(LEARNED)}"
+            f"one of {list(ATTACKERS)}"
         )
-    if "wiener_unet" in names or (curve and curve_kind == "wiener_unet"):
-        learned_options(run, camera)
+    for kind, spec in ATTACKERS.items():
+        if spec.needs_psf and (kind in names or (curve and curve_kind == kind)):
+            learned_options(run, camera, kind)
+    functions = attack_functions()
     for name in names:
-        REGISTRY[name](run)
+        functions[name](run)
     if in_loop is not None:
         _in_loop_row(run, *in_loop, names)
     strength: list[dict[str, Any]] = []
@@ -261,6 +268,25 @@ def run_attacks(
     result["files"]["figure"] = str(figure) if figure else None
     result["files"]["strength_figure"] = str(strength_png) if strength_png else None
     return result
+
+
+def _constructor_options(
+    given: Mapping[str, Mapping[str, Any]] | None, backbone_weights: str | None
+) -> dict[str, dict[str, Any]]:
+    """Every learned attacker's constructor options: ``backbone_weights`` under its
+    ``weights_option`` (if it has one), then the ones given for it."""
+    given = dict(given or {})
+    unknown = [name for name in given if name not in ATTACKERS]
+    if unknown:
+        raise ValueError(
+            f"attacker_options for unknown learned attacker(s) {unknown}: choose from "
+            f"{list(ATTACKERS)}"
+        )
+    options = {}
+    for name, spec in ATTACKERS.items():
+        weights = {spec.weights_option: backbone_weights} if spec.weights_option else {}
+        options[name] = {**weights, **(given.get(name) or {})}
+    return options
 
 
 def _check_sampling(camera: torch.nn.Module, notes: list[str]) -> float | None:
@@ -347,7 +373,7 @@ def _in_loop_row(
         f"({info['updates']} updates; not fresh)"
     )
     run.timings["in_loop"] = time.perf_counter() - t
-    fresh = [n for n in names if n in LEARNED]
+    fresh = [n for n in names if n in ATTACKERS]
     presented = len(run.pairs.train) * run.epochs
     note = (
         f"This lens was trained against an in-loop {info['kind']} attacker (w_adversary "

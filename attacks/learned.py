@@ -21,7 +21,8 @@
   followed by a U-Net refiner, same content loss; starts as the Wiener attack.
 
 :func:`train_attacker` (``attacks.training``, also importable from here) fits any of them;
-:func:`load_attacker` reloads a Lightning checkpoint or an exported ``generator.pt``.
+:func:`load_attacker` reloads a Lightning checkpoint or an exported ``generator.pt``. Each is
+registered (name, report label, options, in-loop use) in ``attacks.attackers.ATTACKERS``.
 """
 
 from __future__ import annotations
@@ -39,7 +40,6 @@ from .metrics import psnr, ssim
 from .models import FPNMobileNetV2Generator, NLayerDiscriminator, UNet, VGG19Features, WienerUNet
 
 __all__ = [
-    "ATTACKERS",
     "DeblurGANAttacker",
     "PairDataset",
     "UNetAttacker",
@@ -293,13 +293,6 @@ class WienerUNetAttacker(UNetAttacker):
             psf, k, response, gamma, linearize, base_channels, depth, psf_shape
         )
         self._setup_content(vgg_weights)
-
-
-ATTACKERS: dict[str, type[_AttackerBase]] = {
-    "deblurgan": DeblurGANAttacker,
-    "unet": UNetAttacker,
-    "wiener_unet": WienerUNetAttacker,
-}
 
 
 def __getattr__(name: str) -> Any:

@@ -1,8 +1,9 @@
 """Named attacks: each reads the shared :class:`AttackRun` (pairs, PSF, response, settings)
 and adds its reconstructions, labels, K sweeps and timings to it.
 
-``REGISTRY`` maps every ``--attack`` name to its function, in report order; the learned
-attackers (:data:`LEARNED`: name → report label) train with ``attacks.learned``.
+:func:`attack_functions` (also ``REGISTRY``) maps every ``--attack`` name to its function, in
+report order: the non-blind attacks here, then one per learned attacker of
+``attacks.attackers.ATTACKERS`` (trained with ``attacks.training``), read when called.
 """
 
 from __future__ import annotations
@@ -17,16 +18,16 @@ import numpy as np
 import torch
 
 from . import nonblind as NB
+from .attackers import ATTACKERS
 from .pairs import PairSet
 
-__all__ = ["LEARNED", "REGISTRY", "AttackRun", "learned_options"]
-
-# Learned attackers: name → report label (``attacks.learned.ATTACKERS`` has the modules).
-LEARNED: dict[str, str] = {
-    "deblurgan": "DeblurGAN-v2 style (FPN-MobileNetV2, RaGAN-LS)",
-    "unet": "U-Net",
-    "wiener_unet": "Wiener + U-Net refiner (known PSF)",
-}
+__all__ = [
+    "REGISTRY",  # noqa: F822 (module __getattr__: read from the registry when asked for)
+    "AttackRun",
+    "attack_functions",
+    "attack_names",
+    "learned_options",
+]
 
 
 @dataclass
@@ -165,10 +166,11 @@ def richardson_lucy(run: AttackRun) -> None:
     run.labels["richardson_lucy"] = "skimage richardson_lucy (30 iterations)"
 
 
-def learned_options(run: AttackRun, camera: torch.nn.Module) -> None:
-    """Complete the Wiener + U-Net options: the attacker's own best Wiener K (unless given),
-    the PSF and the camera response."""
-    opts = run.options["wiener_unet"]
+def learned_options(run: AttackRun, camera: torch.nn.Module, kind: str) -> None:
+    """Complete a non-blind learned attacker's options (``AttackerSpec.needs_psf``, e.g.
+    Wiener + U-Net): the attacker's own best Wiener K (unless given), the PSF and the camera
+    response."""
+    opts = run.options[kind]
     if "k" not in opts:
         if "wiener_constant" not in run.k_info:
             run.k_info["wiener_constant"] = _sweep_k(run)
@@ -190,6 +192,8 @@ def _response_options(camera: torch.nn.Module) -> dict[str, Any]:
 
 
 def _learned(kind: str) -> Callable[[AttackRun], None]:
+    spec = ATTACKERS[kind]
+
     @_timed(kind)
     def attack(run: AttackRun) -> None:
         from .training import reconstruct
@@ -197,7 +201,7 @@ def _learned(kind: str) -> Callable[[AttackRun], None]:
         model, info = run.fit(kind, np.arange(len(run.pairs.train)), run.out / kind)
         run.recons[kind] = reconstruct(model.generator, run.cap_test, run.batch_size, run.device)
         run.learned[kind] = info
-        label = f"{LEARNED[kind]}, {info['epochs']} epochs (best {info['best_epoch']})"
+        label = f"{spec.label}, {info['epochs']} epochs (best {info['best_epoch']})"
         if info["converged"] is False:
             label += (
                 f" — did not converge (validation SSIM {info['val_best_ssim']:.3f} "
@@ -211,14 +215,32 @@ def _learned(kind: str) -> Callable[[AttackRun], None]:
             )
         run.labels[kind] = label
 
-    attack.__doc__ = f"Learned attacker: {LEARNED[kind]} (attacks.learned)."
+    module = spec.lightning_module.rsplit(".", 1)[0]
+    attack.__doc__ = f"Learned attacker: {spec.label} ({module})."
     return attack
 
 
-REGISTRY: dict[str, Callable[[AttackRun], None]] = {
+_NONBLIND: dict[str, Callable[[AttackRun], None]] = {
     "wiener": wiener,
     "wiener_exact": wiener_exact,
     "unsupervised_wiener": unsupervised_wiener,
     "richardson_lucy": richardson_lucy,
-    **{kind: _learned(kind) for kind in LEARNED},
 }
+
+
+def attack_functions() -> dict[str, Callable[[AttackRun], None]]:
+    """Every ``--attack`` name → its function, in report order (the learned attackers as
+    registered now)."""
+    return {**_NONBLIND, **{kind: _learned(kind) for kind in ATTACKERS}}
+
+
+def attack_names() -> tuple[str, ...]:
+    """Every ``--attack`` name, in report order."""
+    return (*_NONBLIND, *ATTACKERS)
+
+
+def __getattr__(name: str) -> Any:
+    """``REGISTRY``: :func:`attack_functions`, read from the registry when asked for."""
+    if name == "REGISTRY":
+        return attack_functions()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

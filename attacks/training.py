@@ -20,7 +20,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from .learned import ATTACKERS, PairDataset, _AttackerBase
+from .attackers import ATTACKERS, AttackerSpec, get_attacker
+from .learned import PairDataset, _AttackerBase
 from .metrics import ssim
 
 __all__ = ["load_attacker", "reconstruct", "train_attacker"]
@@ -85,7 +86,8 @@ def train_attacker(
     (Long by its documented options and the info record; the steps are the helpers below.)
 
     Args:
-        kind: "deblurgan", "unet" or "wiener_unet" (needs ``psf=`` and ideally ``k=``).
+        kind: a name of ``attacks.attackers.ATTACKERS`` ("deblurgan", "unet" or
+            "wiener_unet"; a non-blind one needs ``psf=`` and ideally ``k=``).
         out_dir: logs (``csv/``, ``tensorboard/``), ``checkpoints/best.ckpt`` (best validation
             SSIM) and ``checkpoints/last.ckpt``; an existing ``last.ckpt`` is resumed when
             ``resume``.
@@ -103,8 +105,7 @@ def train_attacker(
         ``val_last_ssim`` and ``converged``:
         True / False (best ≤ identity: "did not converge") / None (no validation pairs)).
     """
-    if kind not in ATTACKERS:
-        raise ValueError(f"unknown learned attacker {kind!r}: choose one of {list(ATTACKERS)}")
+    spec = get_attacker(kind)
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
     if not 0 <= val_fraction < 1:
@@ -114,7 +115,8 @@ def train_attacker(
     train_ds, train_dl, val_dl = _loaders(
         PairDataset(train_captures, train_originals), val_fraction, batch_size, seed
     )
-    model = ATTACKERS[kind](**hparams)
+    model = spec.lightning_class()(**hparams)
+    model.kind = kind  # the registry's name goes into its checkpoints (attacker_kind)
     trainer, checkpoint, history = _trainer(
         out_dir, val_dl is not None, accelerator, epochs, max_steps, len(train_dl)
     )
@@ -172,7 +174,7 @@ def train_attacker(
         "converged": converged,
         "val_last_ssim": history.history[-1] if history.history else None,
     }
-    if kind == "wiener_unet":
+    if spec.needs_psf:  # the Wiener stage's learned K
         info["k_final"] = model.generator.k
     return model, info
 
@@ -276,10 +278,9 @@ def load_attacker(path: str | Path, map_location: str = "cpu") -> torch.nn.Modul
                 "pass the attacker's checkpoints/best.ckpt or generator.pt"
             )
         hp = dict(ckpt.get("hyper_parameters", {}))
+        # checkpoints written before attacker_kind was saved: DeblurGAN's has adv_lambda
         kind = ckpt.get("attacker_kind") or ("deblurgan" if "adv_lambda" in hp else "unet")
-        hp.pop("backbone_weights", None)
-        hp["vgg_weights"] = None
-        model = ATTACKERS[kind](**hp)
+        model = _rebuild(get_attacker(kind), hp)
         model.load_state_dict(ckpt["state_dict"])
         return model.generator.eval()
     if path.stat().st_size == 0:
@@ -302,12 +303,18 @@ def load_attacker(path: str | Path, map_location: str = "cpu") -> torch.nn.Modul
             f"'kind' in {list(ATTACKERS)} and 'state_dict'); pass a .ckpt or "
             "generator.pt"
         )
-    hp = dict(blob["hparams"])
-    hp.pop("backbone_weights", None)
-    hp["vgg_weights"] = None
-    model = ATTACKERS[blob["kind"]](**hp)
+    model = _rebuild(ATTACKERS[blob["kind"]], dict(blob["hparams"]))
     model.generator.load_state_dict(blob["state_dict"])
     return model.generator.eval()
+
+
+def _rebuild(spec: AttackerSpec, hp: dict[str, Any]) -> _AttackerBase:
+    """The attacker of saved hyper-parameters, without its pretrained weights (backbone,
+    VGG19): the saved state replaces them."""
+    if spec.weights_option:
+        hp.pop(spec.weights_option, None)
+    hp["vgg_weights"] = None
+    return spec.lightning_class()(**hp)
 
 
 @torch.no_grad()

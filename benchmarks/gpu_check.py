@@ -81,7 +81,7 @@ def _no_cuda(device: torch.device) -> dict[str, Any]:
     error = (
         f"--device {device}: torch.cuda.is_available() is False (torch {torch.__version__}, "
         f"CUDA {torch.version.cuda}: a CPU-only build, or no driver/GPU visible); install a "
-        "CUDA build (README: Setting up a GPU box) or run with --device cpu --tiny"
+        "CUDA build (docs/training.md: Setting up a GPU box) or run with --device cpu --tiny"
     )
     return {
         "gpu_check": 1,

@@ -174,7 +174,7 @@ def load_checkpoint(
         raise FileNotFoundError(
             f"checkpoint {path} not found; write one with save_checkpoint "
             "(training runs write …/checkpoints/best.ckpt: "
-            "captioning.checkpoints.load_model reads those)"
+            "endtoend.checkpoints.load_model reads those)"
         )
     if path.stat().st_size == 0:
         raise ValueError(

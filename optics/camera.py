@@ -336,8 +336,10 @@ def checkpoint_kind(ckpt: Mapping[str, Any]) -> str:
     if isinstance(hparams, Mapping):
         if "camera" in hparams:
             return "training"
+        # a learned attacker's Lightning checkpoint, whichever attacker (attacks.attackers): it
+        # names its kind (attacker_kind) and every attacker's weights live under generator.
         state = ckpt.get("state_dict")
-        if {"adv_lambda", "base_channels", "vgg_weights"} & set(hparams) or (
+        if "attacker_kind" in ckpt or (
             isinstance(state, Mapping) and any(str(k).startswith("generator.") for k in state)
         ):
             return "attacker"

@@ -44,9 +44,8 @@ def run(out: Path, defocus_um: float, init_std_um: float, seed: int, size: int) 
     """Capture ``astronaut()`` (size²) through a privacy lens; write the images, PSF and height
     figures and ``summary.txt`` into ``out``; return the summary numbers."""
     from skimage.data import astronaut
+    from skimage.metrics import peak_signal_noise_ratio, structural_similarity
     from skimage.transform import resize
-
-    from attacks.metrics import psnr, ssim  # the project's image metrics (skimage-equal SSIM)
 
     out.mkdir(parents=True, exist_ok=True)
     camera = Camera(
@@ -78,11 +77,15 @@ def run(out: Path, defocus_um: float, init_std_um: float, seed: int, size: int) 
     fig = plots.height_figure([(h, "Zernike height (µm, base lens removed)")], half_mm)
     plots.save_figure(fig, out / "height_map.png", 100)
 
-    scene_t = torch.from_numpy(scene).permute(2, 0, 1)[None]
-    captured_t = torch.from_numpy(captured_np).permute(2, 0, 1)[None]
+    # the attacks' SSIM convention (Gaussian window σ 1.5, population covariance), from
+    # scikit-image: optics sits below attacks and imports none of it
+    ssim = structural_similarity(
+        scene, captured_np, gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
+        data_range=1.0, channel_axis=-1,
+    )  # fmt: skip
     summary = {
-        "ssim_captured_vs_original": float(ssim(scene_t, captured_t)[0]),
-        "psnr_db": float(psnr(captured_t, scene_t)[0]),
+        "ssim_captured_vs_original": float(ssim),
+        "psnr_db": float(peak_signal_noise_ratio(scene, captured_np, data_range=1.0)),
         "psf_rms_radius_px": {
             f"{lam:g}nm": float(w) for lam, w in zip(lens.wavelengths_nm, widths, strict=True)
         },

@@ -1,4 +1,4 @@
-"""Fixtures shared across test folders: a tiny embedded data set, a tiny model config and the
+"""Fixtures shared across test folders: tiny embedded data sets, a tiny model config and the
 small, fast camera of the optics and attack tests."""
 
 from pathlib import Path
@@ -39,6 +39,23 @@ def _tiny_cli_args(data_root: Path, run_dir: Path, *extra: str) -> list[str]:
         "--trainer.default_root_dir", str(run_dir), "--trainer.enable_progress_bar", "false",
         "--trainer.log_every_n_steps", "1", *extra,
     ]  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def synthetic_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """30 train (3 of them restval) / 6 val / 6 test images of 32 x 32 px."""
+    from captioning.synthetic import write_dataset
+
+    root = tmp_path_factory.mktemp("synthetic")
+    return write_dataset(root, seed=0, train=30, val=6, test=6, size=32)
+
+
+@pytest.fixture
+def fresh_root(tmp_path: Path) -> Path:
+    """A small data set that a test may modify (corrupt, delete, ...)."""
+    from captioning.synthetic import write_dataset
+
+    return write_dataset(tmp_path / "data", seed=1, train=8, val=3, test=3, size=32)
 
 
 @pytest.fixture

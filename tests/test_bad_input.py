@@ -205,7 +205,7 @@ def test_3_nan_camera_options_are_refused_by_name():
 def test_3_non_finite_loss_stops_training_naming_step_and_term(
     tiny_cli_args, tiny_data_root, tmp_path, monkeypatch, capsys
 ):
-    import captioning.privacy_captioner as model_module
+    import endtoend.privacy_captioner as model_module
     import train
 
     def nan_distortion(captured, images):

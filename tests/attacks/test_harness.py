@@ -43,7 +43,7 @@ def test_privacy_lens_attacks_and_report(tmp_path, small_camera):
         detect_faces=False,
         seed=1,
         epochs=1,
-        wiener_unet_kwargs={"base_channels": 4, "depth": 2},
+        attacker_options={"wiener_unet": {"base_channels": 4, "depth": 2}},
     )
     rows = {r["name"]: r for r in result["rows"]}
     assert rows["wiener"]["ssim"]["mean"] > rows["captured"]["ssim"]["mean"]
@@ -99,7 +99,7 @@ def test_non_converged_attacker_is_flagged_and_strength_curve(tmp_path):
         image_size=16,
         epochs=1,
         batch_size=4,
-        unet_kwargs={"base_channels": 8, "depth": 2},
+        attacker_options={"unet": {"base_channels": 8, "depth": 2}},
         detect_faces=False,
         strength_curve="6,all",
     )
@@ -121,7 +121,8 @@ def test_non_converged_attacker_is_flagged_and_strength_curve(tmp_path):
 
 
 def test_every_attack_name_has_a_registered_function():
-    from attacks.harness import ATTACKS, LEARNED, PUBLISHED
+    from attacks.attackers import ATTACKERS
+    from attacks.harness import ATTACKS, PUBLISHED
     from attacks.registry import REGISTRY
 
     assert (
@@ -137,7 +138,7 @@ def test_every_attack_name_has_a_registered_function():
             "wiener_unet",
         )
     )
-    assert set(LEARNED) <= set(REGISTRY)
+    assert set(ATTACKERS) <= set(REGISTRY)
     assert all(REGISTRY[name].__doc__ for name in ATTACKS)
     assert PUBLISHED == {
         "captured": "0.48 ± 0.12",
@@ -192,7 +193,7 @@ def test_in_loop_attacker_is_a_row_and_the_report_says_the_learned_ones_are_fres
         epochs=1,
         batch_size=4,
         detect_faces=False,
-        unet_kwargs={"base_channels": 4, "depth": 2},
+        attacker_options={"unet": {"base_channels": 4, "depth": 2}},
         in_loop=(loaded, info),
     )
     row = next(r for r in result["rows"] if r["name"] == "in_loop")

@@ -1,5 +1,5 @@
 """The validation / test hooks without a Trainer: one row per image, examples kept for figures,
-the rows reset at the next epoch (the logged metrics are tests/e2e/test_trainer.py's)."""
+the rows reset at the next epoch (the logged metrics are tests/endtoend/test_trainer.py's)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from captioning.data import CaptionDataset, collate_captions, load_records
-from captioning.privacy_captioner import PrivacyCaptioner
 from captioning.vocab import Vocabulary
+from endtoend.privacy_captioner import PrivacyCaptioner
 
 IDEAL = {"preset": "ideal", "read_noise_std": 0.0, "quantize_bits": None}
 

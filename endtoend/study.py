@@ -11,7 +11,7 @@ One command, resumable stage by stage:
 3. captions of every camera on the test split (``comparison.csv``);
 4. fresh attacks on each lens (``evaluate.py attack``: every attack, the strength curve, the
    in-loop attacker as a row) and a cheap one on the ideal camera (its captures are the scene);
-5. the frontier (``attacks.tradeoff``) and ``study.md``: lens × attack with SSIM, PSNR and
+5. the frontier (``endtoend.tradeoff``) and ``study.md``: lens × attack with SSIM, PSNR and
    face re-ID against chance, each lens's utility, and the issue's targets checked.
 
 Every trained lens and attack folder records the settings it was made with
@@ -31,9 +31,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from captioning.demo import ADVERSARY_CONFIG
+from attacks.attackers import learned_names
+from endtoend.demo import ADVERSARY_CONFIG
 
-from .study_report import LEARNED_ATTACKERS, LENS_EPOCH_FACTOR, TARGETS, study_markdown
+from .study_report import LENS_EPOCH_FACTOR, TARGETS, study_markdown
 
 __all__ = ["STUDY_LENSES", "TARGETS", "StudySettings", "run_study", "study_markdown"]
 
@@ -82,7 +83,7 @@ class StudySettings:
             raise FileNotFoundError(f"--config {self.config} not found (e.g. configs/demo.yaml)")
         for flag, path in (("--init-from", self.init_from), ("--blind-ckpt", self.blind_ckpt)):
             if path is not None:
-                from captioning.checkpoints import training_checkpoint
+                from endtoend.checkpoints import training_checkpoint
 
                 if not Path(path).is_file():
                     raise FileNotFoundError(
@@ -91,14 +92,14 @@ class StudySettings:
                         "it out to train one in --out"
                     )
                 training_checkpoint(path)
-        from .harness import expand_attacks, parse_strength_curve
+        from attacks.harness import expand_attacks, parse_strength_curve
 
         expand_attacks(self.attacks)
         expand_attacks(self.ideal_attacks)
         parse_strength_curve(self.strength_curve)
-        if self.strength_attacker not in LEARNED_ATTACKERS:
+        if self.strength_attacker not in learned_names():
             raise ValueError(
-                f"--strength-attacker {self.strength_attacker!r}: one of {list(LEARNED_ATTACKERS)}"
+                f"--strength-attacker {self.strength_attacker!r}: one of {list(learned_names())}"
             )
         if self.max_images < 6:
             raise ValueError(f"--max-images {self.max_images}: at least 6 (attacker pairs)")
@@ -154,7 +155,7 @@ def _sha256_prefix(path: str, size: int, mtime_ns: int) -> str:
 def _train(folder: Path, argv: list[str], record: Mapping[str, Any], what: str) -> str:
     """Train one camera with LightningCLI ``argv`` into ``folder`` unless a matching run is
     there; returns its best checkpoint."""
-    from captioning.train_cli import cli_main
+    from endtoend.train_cli import cli_main
 
     best = folder / "checkpoints" / "best.ckpt"
     if _reuse_or_clear(folder, best, record, what):
@@ -170,7 +171,7 @@ def _train(folder: Path, argv: list[str], record: Mapping[str, Any], what: str) 
 
 def _captioners(out: Path, s: StudySettings) -> tuple[str, str | None]:
     """The ideal captioner every lens starts from, and the blind one (utility floor)."""
-    from captioning.demo import DEMO_BLIND_EPOCHS, demo_argv
+    from endtoend.demo import DEMO_BLIND_EPOCHS, demo_argv
 
     seed = ["--seed_everything", str(s.seed)] if s.seed is not None else []
     if s.init_from is not None:
@@ -199,7 +200,7 @@ def _captioners(out: Path, s: StudySettings) -> tuple[str, str | None]:
 
 def _lens(out: Path, lens: str, ideal: str, s: StudySettings) -> str:
     """Train (or reuse) the privacy lens of one loss variant from the ideal captioner."""
-    from captioning.demo import demo_argv
+    from endtoend.demo import demo_argv
 
     options = (*STUDY_LENSES[lens], *s.extra_lens_args.get(lens, ()))
     argv = [*demo_argv("privacy", s.config, out / lens), *options]
@@ -235,8 +236,7 @@ def _attack(
     matching run is there; ``check_only``: only refuse a mismatched finished run (before the
     captions stage)."""
     from attacks.cli import parse, run
-
-    from .harness import expand_attacks
+    from attacks.harness import expand_attacks
 
     results = folder / "attack_results.json"
     record = {
@@ -250,7 +250,7 @@ def _attack(
     }
     if _reuse_or_clear(folder, results, record, "an attack run", superset="attacks") or check_only:
         return results
-    from captioning.checkpoints import training_checkpoint
+    from endtoend.checkpoints import training_checkpoint
 
     raw = training_checkpoint(ckpt)  # read once: the data settings, the camera, its attacker
     data = raw.get("datamodule_hyper_parameters", {})
@@ -269,7 +269,7 @@ def _attack(
 
 def run_study(out: str | Path, settings: StudySettings | None = None) -> Path:
     """Run (or finish) the study in ``out``; returns ``out/study.md``."""
-    from captioning.evaluation import compare
+    from endtoend.evaluation import compare
 
     from .tradeoff import tradeoff_report
 

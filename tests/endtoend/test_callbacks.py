@@ -9,7 +9,7 @@ import torch
 from lightning.pytorch.utilities.warnings import PossibleUserWarning
 from torch import nn
 
-from captioning.callbacks import FrozenStagesNote, non_finite_terms
+from endtoend.callbacks import FrozenStagesNote, non_finite_terms
 
 
 def test_non_finite_terms_names_the_logged_values() -> None:

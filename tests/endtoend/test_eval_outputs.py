@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from captioning.eval_outputs import PerImageRows, image_quality, per_image_outputs, split_metrics
 from captioning.vocab import Vocabulary
+from endtoend.eval_outputs import PerImageRows, image_quality, per_image_outputs, split_metrics
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 import evaluate
-from captioning.train_cli import cli_main
 from captioning.vocab import Vocabulary
+from endtoend.train_cli import cli_main
 
 pytestmark = pytest.mark.slow  # two short fits through the CLI
 

@@ -1,4 +1,4 @@
-"""``study.md`` of the privacy study (``attacks.study``): utility per camera, lens × attack
+"""``study.md`` of the privacy study (``endtoend.study``): utility per camera, lens × attack
 (SSIM / PSNR / re-ID against chance), strength curves, the issue's targets checked, frontier."""
 
 from __future__ import annotations
@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from attacks.attackers import ATTACKERS
+
 from .tradeoff import top_reid
 
 if TYPE_CHECKING:  # the settings live with the study; this module only reads them
@@ -15,7 +17,6 @@ if TYPE_CHECKING:  # the settings live with the study; this module only reads th
 
 __all__ = [
     "ADVERSARIAL_LENSES",
-    "LEARNED_ATTACKERS",
     "LENS_EPOCH_FACTOR",
     "TARGETS",
     "study_markdown",
@@ -23,7 +24,6 @@ __all__ = [
 
 # the targets of the learned-attackers issue, checked (not assumed) in study.md
 TARGETS = {"learned_ssim_max": 0.45, "reid_points_over_chance": 5.0, "f1_share_of_ideal": 0.80}
-LEARNED_ATTACKERS = ("deblurgan", "unet", "wiener_unet")
 # the study's lens variants trained min–max, on which study.md checks those targets
 ADVERSARIAL_LENSES = ("adversary", "adversary_wide")
 # lens variant -> multiple of lens_epochs it trains (the wide support needs the longer schedule)
@@ -56,8 +56,9 @@ def _cell(row: Mapping[str, Any] | None, chance: float = math.nan) -> str:
     return text + (" †" if row.get("converged") is False else "")
 
 
-# study.md columns: attack row names of attack_results.json, in the issue's order
-_COLUMNS = {
+# study.md columns: attack row names of attack_results.json, in the issue's order (the learned
+# attackers' from their AttackerSpec.column, between these and the in-loop row)
+_DECONVOLUTION_COLUMNS = {
     "captured": "identity (capture)",
     "wiener": "Wiener (learned K)",
     "wiener_laplacian": "Wiener (Laplacian)",
@@ -65,11 +66,13 @@ _COLUMNS = {
     "wiener_exact": "exact-model Wiener",
     "unsupervised_wiener": "unsup. Wiener",
     "richardson_lucy": "R–L",
-    "deblurgan": "DeblurGAN-v2",
-    "unet": "U-Net",
-    "wiener_unet": "Wiener+U-Net",
-    "in_loop": "in-loop (not fresh)",
 }
+
+
+def _columns() -> dict[str, str]:
+    """study.md's attack columns: row name → header, in order."""
+    learned = {name: spec.column for name, spec in ATTACKERS.items()}
+    return {**_DECONVOLUTION_COLUMNS, **learned, "in_loop": "in-loop (not fresh)"}
 
 
 def _reid_chance(results: Mapping[str, Any]) -> float:
@@ -96,9 +99,7 @@ def _lens_targets(
 ) -> list[str]:
     """The targets' lines for one lens (``name``: its camera name in ``captions``)."""
     rows = {r["name"]: r for r in results.get("rows", [])}
-    fresh = [
-        rows[k] for k in LEARNED_ATTACKERS if k in rows and rows[k].get("converged") is not False
-    ]
+    fresh = [rows[k] for k in ATTACKERS if k in rows and rows[k].get("converged") is not False]
     counted = [r for k, r in rows.items() if k != "original" and r.get("converged") is not False]
     best = max(fresh, key=lambda r: r["ssim"]["mean"], default=None)
     top = top_reid(counted)  # against each attack's own chance (galleries differ in size)
@@ -178,12 +179,13 @@ def study_markdown(
             f"{m.get('shape_precision', math.nan):.3f} | {m.get('colour_recall', math.nan):.3f} |"
         )
     run_rows = [{r["name"]: r for r in res.get("rows", [])} for _, res in attack_results.values()]
-    present = [k for k in _COLUMNS if any(k in rows for rows in run_rows)]
+    columns = _columns()
+    present = [k for k in columns if any(k in rows for rows in run_rows)]
     lines += [
         "",
         "## Attacks (SSIM / PSNR dB / re-ID)",
         "",
-        "| lens | re-ID chance | " + " | ".join(_COLUMNS[k] for k in present) + " |",
+        "| lens | re-ID chance | " + " | ".join(columns[k] for k in present) + " |",
         "|---|---|" + "---|" * len(present),
     ]
     aliased = []

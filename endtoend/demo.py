@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from captioning.checkpoints import load_trained
-from captioning.evaluation import compare
+from endtoend.checkpoints import load_trained
+from endtoend.evaluation import compare
 from optics.plots import lens_figure, save_figure
 
 if TYPE_CHECKING:
@@ -143,7 +143,7 @@ def train_cameras(
     """Train each camera in ``out/<camera>`` (ideal first: the lens presets start from its
     captioner); ``epochs``: per camera (None: the config's), ``lens_epochs`` for lens presets.
     Returns camera → checkpoint, camera → seconds, and (data root, image size)."""
-    from captioning.train_cli import cli_main
+    from endtoend.train_cli import cli_main
 
     timings: dict[str, float] = {}
     ckpts: dict[str, str] = {}
@@ -292,8 +292,8 @@ def _demo_attacks(out: Path, ckpts: dict[str, str], data_root: Path, image_size:
 
 
 def _demo_tradeoff(out: Path) -> list[str]:
-    """The privacy–utility frontier of the attacked cameras (``attacks.tradeoff``)."""
-    from attacks.tradeoff import tradeoff_report
+    """The privacy–utility frontier of the attacked cameras (``endtoend.tradeoff``)."""
+    from endtoend.tradeoff import tradeoff_report
 
     specs = [
         f"{p.parent.name.removeprefix('attacks_')}={p}"

@@ -1,4 +1,4 @@
-"""Privacy–utility frontier (attacks.tradeoff): which attack counts, joins, files."""
+"""Privacy–utility frontier (endtoend.tradeoff): which attack counts, joins, files."""
 
 import csv
 import json
@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from attacks.tradeoff import (
+from endtoend.tradeoff import (
     best_attack,
     load_attack_results,
     read_caption_rows,

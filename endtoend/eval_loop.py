@@ -1,7 +1,7 @@
 """The end-to-end model's validation / test loop, as LightningModule hooks.
 
 Each step captures the batch, captions it (``val_beam_size`` / ``test_beam_size``) and adds one
-row per image to the model's ``eval_rows`` (``captioning.eval_outputs.PerImageRows``): caption
+row per image to the model's ``eval_rows`` (``endtoend.eval_outputs.PerImageRows``): caption
 tokens, SSIM / PSNR of the capture, the Wiener attacker's SSIM per K, the in-loop attacker's
 SSIM. At epoch end the rows of every rank are gathered and the split's metrics logged.
 """
@@ -13,14 +13,14 @@ from typing import Any
 import torch
 
 from captioning.data import CaptionBatch
-from captioning.eval_outputs import fixed_width, image_quality, per_image_outputs, split_metrics
 from captioning.vocab import Vocabulary
+from endtoend.eval_outputs import fixed_width, image_quality, per_image_outputs, split_metrics
 
 __all__ = ["EvalLoop"]
 
 
 class EvalLoop:
-    """Validation and test hooks of :class:`~captioning.privacy_captioner.PrivacyCaptioner`
+    """Validation and test hooks of :class:`~endtoend.privacy_captioner.PrivacyCaptioner`
     (a mixin before ``LightningModule``). The model provides ``capture``, ``cnn_input``,
     ``wiener_scores``, ``captioner``, ``camera``, ``vocab``, ``hparams``, ``_adversary`` and
     the eval state ``eval_rows``, ``eval_examples``, ``eval_split`` and ``last_eval``."""

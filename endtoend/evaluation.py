@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from attacks.published import PUBLISHED_COCO, published_ssim_text
-from captioning.checkpoints import camera_name, load_model, load_trained
+from endtoend.checkpoints import camera_name, load_model, load_trained
 
 __all__ = [
     "GROUNDING_COLUMNS",

@@ -7,13 +7,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from captioning.checkpoints import (
+from captioning.model import Captioner, CaptionerConfig
+from endtoend.checkpoints import (
     camera_name,
     check_ckpt_path,
     load_captioner_weights,
     training_checkpoint,
 )
-from captioning.model import Captioner, CaptionerConfig
 
 
 def _save(path: Path, payload: dict) -> Path:

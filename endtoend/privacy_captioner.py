@@ -7,7 +7,7 @@ Loss: L = w_dec·(L_ce + λ·L_dsr) + w_p·L_p + w_H·L_H (published 0.4, λ = 1
 The options stay flat (``--model.backbone``, ``--model.embed_dim`` …) because the published
 configs and commands use those names; :data:`CAPTIONER_FIELDS` of them make the typed
 :class:`~captioning.model.CaptionerConfig`. The validation / test hooks are
-:class:`~captioning.eval_loop.EvalLoop`'s.
+:class:`~endtoend.eval_loop.EvalLoop`'s.
 """
 
 from __future__ import annotations
@@ -23,22 +23,22 @@ import torch.nn.functional as F
 from attacks.adversary import InLoopAdversary
 from attacks.losses import wiener_leakage
 from attacks.nonblind import Response
-from captioning.callbacks import (
+from captioning.data import CaptionBatch
+from captioning.decoder import caption_loss, doubly_stochastic_loss
+from captioning.grounding import SCENE_LABELS, scene_labels
+from captioning.model import Captioner, CaptionerConfig
+from captioning.optim import warmup_then_decay
+from captioning.vocab import Vocabulary
+from endtoend.callbacks import (
     EvalFigures,
     FrozenStagesNote,
     LensConsistencyCheck,
     VocabularyWriter,
 )
-from captioning.checkpoints import load_captioner_weights
-from captioning.data import CaptionBatch
-from captioning.decoder import caption_loss, doubly_stochastic_loss
-from captioning.eval_loop import EvalLoop
-from captioning.eval_outputs import PerImageRows
-from captioning.grounding import SCENE_LABELS, scene_labels
-from captioning.model import Captioner, CaptionerConfig
-from captioning.optim import warmup_then_decay
-from captioning.options import CAPTIONER_FIELDS, DEFAULT_ATTACK_KS, check_options
-from captioning.vocab import Vocabulary
+from endtoend.checkpoints import load_captioner_weights
+from endtoend.eval_loop import EvalLoop
+from endtoend.eval_outputs import PerImageRows
+from endtoend.options import CAPTIONER_FIELDS, DEFAULT_ATTACK_KS, check_options
 from optics import Camera, CameraConfig, distortion_loss, psf_mask_loss
 
 __all__ = ["CAPTIONER_FIELDS", "DEFAULT_ATTACK_KS", "PrivacyCaptioner", "check_options"]
@@ -69,7 +69,8 @@ class PrivacyCaptioner(EvalLoop, L.LightningModule):
             attack that ``evaluate.py attack`` runs. Validation logs it either way, as
             val/wiener_oracle_ssim, and the single best K's SSIM as val/wiener_ssim.
         attack_ks: the Wiener attacker's noise-to-signal ratios (default 1e-4 … 1, 5 values).
-        adversary: "none" (default), "unet" or "wiener_unet": min–max training against an
+        adversary: "none" (default), "unet" or "wiener_unet" (the in-loop attackers of
+            ``attacks.attackers.ATTACKERS``): min–max training against an
             attacker network trained in the loop on the current lens's (capture, original)
             pairs (``attacks.adversary``), alternating with the lens + captioner step; the
             lens loss adds w_adversary · SSIM(attacker(capture), original). Validation logs

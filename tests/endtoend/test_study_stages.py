@@ -1,11 +1,11 @@
-"""attacks.study: the settings are checked by name before anything trains (the full run on
-tiny data is tests/e2e/test_study.py)."""
+"""endtoend.study: the settings are checked by name before anything trains (the full run on
+tiny data is tests/endtoend/test_study.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from attacks.study import StudySettings
+from endtoend.study import StudySettings
 
 
 @pytest.mark.parametrize(
@@ -28,7 +28,7 @@ def test_bad_settings_are_refused_by_name(change, message):
 
 
 def test_the_wide_support_lens_trains_longer_with_its_own_mask(tmp_path, monkeypatch):
-    from attacks import study
+    from endtoend import study
 
     seen = {}
     ideal = tmp_path / "ideal.ckpt"
@@ -48,8 +48,8 @@ def test_the_wide_support_lens_trains_longer_with_its_own_mask(tmp_path, monkeyp
 def test_fresh_attackers_of_a_longer_trained_lens_train_longer(tmp_path, monkeypatch):
     """A lens trained k× as long met its in-loop attacker k× as often; its fresh attackers get
     k× the epochs so they still see more pairs than the attacker the lens was trained against."""
-    import captioning.evaluation
-    from attacks import study
+    import endtoend.evaluation
+    from endtoend import study
 
     monkeypatch.setattr(study, "_captioners", lambda out, s: ("ideal.ckpt", None))
     monkeypatch.setattr(study, "_lens", lambda out, lens, ideal, s: f"{lens}.ckpt")
@@ -64,7 +64,7 @@ def test_fresh_attackers_of_a_longer_trained_lens_train_longer(tmp_path, monkeyp
         raise InterruptedError  # every attack folder is checked before the captions
 
     monkeypatch.setattr(study, "_attack", check)
-    monkeypatch.setattr(captioning.evaluation, "compare", stop)
+    monkeypatch.setattr(endtoend.evaluation, "compare", stop)
     settings = StudySettings(lenses=("adversary", "adversary_wide"), epochs=7)
     with pytest.raises(InterruptedError):
         study.run_study(tmp_path, settings)

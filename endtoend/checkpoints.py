@@ -21,7 +21,7 @@ from optics.camera import checkpoint_kind, describe_checkpoint_kind, read_checkp
 
 if TYPE_CHECKING:
     from captioning.datamodule import CaptionDataModule
-    from captioning.privacy_captioner import PrivacyCaptioner
+    from endtoend.privacy_captioner import PrivacyCaptioner
 
 __all__ = [
     "camera_name",
@@ -56,7 +56,7 @@ def training_checkpoint(path: str | Path) -> dict[str, Any]:
 def load_model(ckpt: str | Path, device: str = "cpu") -> tuple[PrivacyCaptioner, dict[str, Any]]:
     """The trained end-to-end model of a training checkpoint, and the checkpoint's
     raw dict (its ``datamodule_hyper_parameters`` say how the data was prepared)."""
-    from captioning.privacy_captioner import PrivacyCaptioner
+    from endtoend.privacy_captioner import PrivacyCaptioner
 
     path = Path(ckpt)
     raw = training_checkpoint(path)

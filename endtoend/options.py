@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import fields
 from typing import Any
 
-from attacks.adversary import ADVERSARIES
+from attacks.attackers import adversary_kinds
 from attacks.nonblind import WIENER_K_GRID
 from captioning.model import CaptionerConfig
 from captioning.optim import DECAYS
@@ -49,12 +49,13 @@ def check_options(options: Mapping[str, Any]) -> None:
             "vocabulary; build the model through train.py (LightningCLI) or pass the vocabulary "
             "size"
         )
-    if options["adversary"] not in ADVERSARIES:
+    adversaries = adversary_kinds()  # "none" and the registry's in-loop attackers
+    if options["adversary"] not in adversaries:
         raise ValueError(
-            f"model.adversary must be one of {list(ADVERSARIES)}, got {options['adversary']!r}"
+            f"model.adversary must be one of {list(adversaries)}, got {options['adversary']!r}"
         )
     if options["adversary"] == "none" and options["w_adversary"] > 0:
         raise ValueError(
             "model.w_adversary > 0 needs an attacker: set model.adversary to one of "
-            f"{list(ADVERSARIES[1:])}"
+            f"{list(adversaries[1:])}"
         )

@@ -6,7 +6,7 @@ import csv
 
 import pytest
 
-from captioning.evaluation import PUBLISHED_COCO, markdown_table, write_csv
+from endtoend.evaluation import PUBLISHED_COCO, markdown_table, write_csv
 
 RESULT = {
     "camera": "privacy",
@@ -57,7 +57,7 @@ def test_comparison_csv(tmp_path) -> None:
 
 
 def test_runs_of_one_preset_get_their_run_folder_in_the_name() -> None:
-    from captioning.evaluation import _unique_camera_names
+    from endtoend.evaluation import _unique_camera_names
 
     results = [
         {"camera": "privacy", "checkpoint": "runs/published/checkpoints/best.ckpt"},
@@ -76,7 +76,7 @@ def test_runs_of_one_preset_get_their_run_folder_in_the_name() -> None:
 
 def test_compare_takes_row_names_by_checkpoint(tmp_path, monkeypatch) -> None:
     """The study names a lone lens by its loss variant, which the preset alone would not say."""
-    import captioning.evaluation as evaluation
+    import endtoend.evaluation as evaluation
 
     def fake(ckpt, *args, **kwargs):
         camera = "ideal" if "ideal" in ckpt else "privacy"

@@ -1,11 +1,11 @@
-"""attacks.study_report: study.md's tables and the targets checked from the results."""
+"""endtoend.study_report: study.md's tables and the targets checked from the results."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from attacks.study import StudySettings
-from attacks.study_report import study_markdown
+from endtoend.study import StudySettings
+from endtoend.study_report import study_markdown
 
 
 def _row(name, ssim, reid=0.05, converged=None):

@@ -9,11 +9,11 @@ import pytest
 import torch
 
 from captioning.data import CaptionDataset, collate_captions, load_records
-from captioning.eval_outputs import fixed_width
 from captioning.optim import warmup_then_decay
-from captioning.options import CAPTIONER_FIELDS, DEFAULT_ATTACK_KS
-from captioning.privacy_captioner import PrivacyCaptioner
 from captioning.vocab import Vocabulary, tokenize
+from endtoend.eval_outputs import fixed_width
+from endtoend.options import CAPTIONER_FIELDS, DEFAULT_ATTACK_KS
+from endtoend.privacy_captioner import PrivacyCaptioner
 
 # no optics and a noiseless, unquantised sensor: the captioner sees the scenes themselves
 IDEAL = {"preset": "ideal", "read_noise_std": 0.0, "quantize_bits": None}

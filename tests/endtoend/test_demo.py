@@ -1,4 +1,4 @@
-"""`make demo`'s per-camera training arguments (the full run is tests/e2e/test_demo_report.py)."""
+"""`make demo`'s per-camera arguments (the full run: tests/endtoend/test_demo_report.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from captioning.demo import DEMO_CAMERAS, demo_argv
+from endtoend.demo import DEMO_CAMERAS, demo_argv
 
 
 def test_every_camera_is_one_trainer_run() -> None:
@@ -22,7 +22,7 @@ def test_every_camera_is_one_trainer_run() -> None:
 def test_report_gets_the_tradeoff_of_the_attacked_cameras(tmp_path: Path) -> None:
     import json
 
-    from captioning.demo import _demo_tradeoff
+    from endtoend.demo import _demo_tradeoff
 
     assert _demo_tradeoff(tmp_path) == []  # no attacks run: no section
     (tmp_path / "comparison.csv").write_text(
@@ -52,7 +52,7 @@ def test_report_gets_the_tradeoff_of_the_attacked_cameras(tmp_path: Path) -> Non
 def test_captions_grid_keeps_every_caption_legible() -> None:
     """Long captions wrap under their own capture: none overprints another, an image or a
     camera name (the old grid's titles ran into their neighbours)."""
-    from captioning.demo import CAPTION_LINES, captions_grid
+    from endtoend.demo import CAPTION_LINES, captions_grid
 
     gen = torch.Generator().manual_seed(0)
     n, names = 3, ("ideal", "blind", "privacy", "defocus")

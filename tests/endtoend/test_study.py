@@ -1,4 +1,4 @@
-"""`evaluate.py study` (attacks.study) on the tiny data: three stages, resumable, one report."""
+"""`evaluate.py study` (endtoend.study) on the tiny data: three stages, resumable, one report."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from attacks.study import StudySettings, run_study
+from endtoend.study import StudySettings, run_study
 
 pytestmark = pytest.mark.slow  # trains models: a minute on CPU
 

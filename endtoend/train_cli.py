@@ -17,10 +17,10 @@ import torch
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.cli import LightningCLI
 
-from captioning.callbacks import EpochProgress, NonFiniteLossStop
-from captioning.checkpoints import check_ckpt_path
 from captioning.datamodule import CaptionDataModule
-from captioning.privacy_captioner import PrivacyCaptioner
+from endtoend.callbacks import EpochProgress, NonFiniteLossStop
+from endtoend.checkpoints import check_ckpt_path
+from endtoend.privacy_captioner import PrivacyCaptioner
 from optics.cli_errors import run_cli
 
 __all__ = ["PrivcamCLI", "cli_main", "main", "option_error"]
