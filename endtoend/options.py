@@ -13,7 +13,7 @@ from attacks.nonblind import WIENER_K_GRID
 from captioning.model import CaptionerConfig
 from captioning.optim import DECAYS
 
-__all__ = ["CAPTIONER_FIELDS", "DEFAULT_ATTACK_KS", "check_options"]
+__all__ = ["CAPTIONER_FIELDS", "DEFAULT_ATTACK_KS", "check_camera_options", "check_options"]
 
 # the training-time Wiener attacker's noise-to-signal ratios (val/wiener_ssim, w_attack): the
 # attack's own grid (attacks.nonblind, 4 per decade) at one per decade over 1e-4 … 1, since the
@@ -23,7 +23,7 @@ DEFAULT_ATTACK_KS = WIENER_K_GRID
 CAPTIONER_FIELDS = tuple(f.name for f in fields(CaptionerConfig) if f.name != "vocab_size")
 NON_NEGATIVE = ("w_dec", "dsr_lambda", "w_distortion", "w_psf_mask", "w_attack", "lr_camera",
                 "lr_encoder", "lr_decoder", "weight_decay", "warmup_steps", "w_scene_labels",
-                "w_adversary", "w_sampling")  # fmt: skip
+                "w_adversary", "w_sampling", "psf_mask_radius_px")  # fmt: skip
 
 
 def check_options(options: Mapping[str, Any]) -> None:
@@ -58,4 +58,18 @@ def check_options(options: Mapping[str, Any]) -> None:
         raise ValueError(
             "model.w_adversary > 0 needs an attacker: set model.adversary to one of "
             f"{list(adversaries[1:])}"
+        )
+
+
+def check_camera_options(options: Mapping[str, Any], psf_size_px: int, has_lens: bool) -> None:
+    """Refuse model options that contradict the camera's, naming both (``ValueError``)."""
+    radius, weight = options["psf_mask_radius_px"], options["w_psf_mask"]
+    # every pixel of the K×K window lies within √2·K/2 of its centre pixel K//2: a larger mask
+    # covers the whole PSF and the mask loss is silently 0
+    farthest_px = math.hypot(psf_size_px // 2, psf_size_px // 2)
+    if has_lens and weight > 0 and radius >= farthest_px:
+        raise ValueError(
+            f"model.psf_mask_radius_px={radius:g} covers the whole {psf_size_px}-px PSF "
+            f"(model.camera.psf_size_px={psf_size_px}), so the mask loss would always be 0: "
+            f"set it below {farthest_px:.0f} (published: 32 of 256), or model.w_psf_mask 0"
         )

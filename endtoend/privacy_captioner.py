@@ -38,7 +38,12 @@ from endtoend.callbacks import (
 from endtoend.checkpoints import load_captioner_weights
 from endtoend.eval_loop import EvalLoop
 from endtoend.eval_outputs import PerImageRows
-from endtoend.options import CAPTIONER_FIELDS, DEFAULT_ATTACK_KS, check_options
+from endtoend.options import (
+    CAPTIONER_FIELDS,
+    DEFAULT_ATTACK_KS,
+    check_camera_options,
+    check_options,
+)
 from optics import Camera, CameraConfig, distortion_loss, psf_mask_loss
 
 __all__ = ["CAPTIONER_FIELDS", "DEFAULT_ATTACK_KS", "PrivacyCaptioner", "check_options"]
@@ -151,6 +156,7 @@ class PrivacyCaptioner(EvalLoop, L.LightningModule):
             camera = CameraConfig()
         elif not isinstance(camera, CameraConfig):
             camera = CameraConfig.from_dict(camera)
+        check_camera_options(locals(), camera.psf_size_px, camera.has_lens)
         self.save_hyperparameters(ignore=["camera"])
         self.hparams["camera"] = camera.to_dict()  # plain dict: optics.load_camera reads it
         self.camera = Camera(camera)
