@@ -64,6 +64,29 @@ def tiny_cli_args():
     return _tiny_cli_args
 
 
+def _tiny_unet(base_channels: int, depth: int, **_):
+    from attacks.models import UNet
+
+    return UNet(base_channels, depth)
+
+
+@pytest.fixture
+def extra_attacker(monkeypatch):
+    """A fake extra learned attacker registered for one test: a U-Net under its own name."""
+    from attacks.attackers import ATTACKERS, AttackerSpec
+
+    spec = AttackerSpec(
+        name="tiny_unet",
+        label="Tiny U-Net",
+        column="tiny U-Net",
+        lightning_module="attacks.learned.UNetAttacker",
+        option_example="depth=2",
+        in_loop=_tiny_unet,
+    )
+    monkeypatch.setitem(ATTACKERS, spec.name, spec)
+    return spec
+
+
 def pytest_collection_modifyitems(config, items):
     """``@pytest.mark.gpu`` tests are skipped on machines without CUDA."""
     import torch

@@ -12,32 +12,10 @@ import torch
 
 from attacks.attackers import (
     ATTACKERS,
-    AttackerSpec,
     adversary_kinds,
     get_attacker,
     learned_names,
 )
-
-
-def _tiny_unet(base_channels: int, depth: int, **_) -> torch.nn.Module:
-    from attacks.models import UNet
-
-    return UNet(base_channels, depth)
-
-
-@pytest.fixture
-def extra_attacker(monkeypatch) -> AttackerSpec:
-    """A fake extra learned attacker registered for one test: a U-Net under its own name."""
-    spec = AttackerSpec(
-        name="tiny_unet",
-        label="Tiny U-Net",
-        column="tiny U-Net",
-        lightning_module="attacks.learned.UNetAttacker",
-        option_example="depth=2",
-        in_loop=_tiny_unet,
-    )
-    monkeypatch.setitem(ATTACKERS, spec.name, spec)
-    return spec
 
 
 def test_the_registry_names_the_published_attackers_and_flags():

@@ -14,26 +14,6 @@ from endtoend.study import StudySettings
 IDEAL = {"preset": "ideal", "read_noise_std": 0.0, "quantize_bits": None}
 
 
-def _tiny_unet(base_channels, depth, **_):
-    from attacks.models import UNet
-
-    return UNet(base_channels, depth)
-
-
-@pytest.fixture
-def extra_attacker(monkeypatch) -> AttackerSpec:
-    spec = AttackerSpec(
-        name="tiny_unet",
-        label="Tiny U-Net",
-        column="tiny U-Net",
-        lightning_module="attacks.learned.UNetAttacker",
-        option_example="depth=2",
-        in_loop=_tiny_unet,
-    )
-    monkeypatch.setitem(ATTACKERS, spec.name, spec)
-    return spec
-
-
 def test_the_study_takes_a_registered_strength_attacker(monkeypatch):
     with pytest.raises(ValueError, match=r"--strength-attacker 'tiny_unet': one of \['deblurgan'"):
         StudySettings(strength_attacker="tiny_unet").check()

@@ -92,7 +92,7 @@ def test_a_psf_mask_larger_than_the_psf_is_refused_naming_both_options() -> None
     check_camera_options({**options, "psf_mask_radius_px": 44.0}, 64, True)  # corners outside
     check_camera_options({**options, "w_psf_mask": 0.0}, 64, True)  # no mask loss: no matter
     check_camera_options(options, 64, has_lens=False)  # no lens, no PSF to mask
-    with pytest.raises(ValueError, match="model.psf_mask_radius_px"):
+    with pytest.raises(ValueError, match=r"model\.psf_mask_radius_px"):
         PrivacyCaptioner(vocab_size=12, camera={"preset": "defocus", "pupil_grid": 64,
                          "pupil_pitch_um": 4.0, "pad_factor": 4.0, "sensor_distance_mm": 6.0,
                          "psf_size_px": 32, "sensor_pitch_um": 8.0, "num_zernike": 15},
