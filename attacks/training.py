@@ -247,7 +247,7 @@ def _keep_best(
     best = Path(checkpoint.best_model_path) if checkpoint.best_model_path else None
     chosen = last
     if best is not None and best.is_file():
-        state = torch.load(best, map_location=model.device, weights_only=False)
+        state = torch.load(best, map_location=model.device, weights_only=True)
         model.load_state_dict(state["state_dict"])
         chosen = best
         best_epoch = int(state["epoch"]) + 1

@@ -127,7 +127,7 @@ def load_captioner_weights(
         raise FileNotFoundError(
             f"model.init_from: checkpoint {path} not found (expected runs/…/checkpoints/best.ckpt)"
         )
-    state = torch.load(path, map_location="cpu", weights_only=False).get("state_dict", {})
+    state = read_checkpoint(path).get("state_dict", {})
     prefix = "captioner."
     weights = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
     if not weights:

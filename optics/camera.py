@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import pickle
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -314,7 +316,17 @@ def read_checkpoint(path: str | Path, map_location: str = "cpu") -> dict[str, An
             "interrupted; use another checkpoint (e.g. last.ckpt) or retrain"
         )
     try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=False)
+        # weights_only: every privcam checkpoint is tensors and plain containers, so nothing in
+        # a file can run code on load
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as err:
+        found = re.search(r"GLOBAL ([\w.]+)", str(err))  # torch names the refused class
+        what = f" ({found.group(1)})" if found else ""
+        raise ValueError(
+            f"checkpoint {path} holds Python objects{what} that a weights-only load refuses; "
+            "privcam writes none: pass a checkpoint written by privcam, or re-save this one's "
+            "tensors and plain settings"
+        ) from err
     except Exception as err:  # zip/pickle errors of truncated or foreign files
         raise ValueError(
             f"cannot read checkpoint {path} ({type(err).__name__}: {err}); the file "

@@ -146,6 +146,19 @@ def test_save_and_load_camera(tmp_path, small_lens_kwargs):
         load_camera(tmp_path / "missing.ckpt")
 
 
+class _Payload:
+    """Not a tensor nor a plain container: what a weights-only load refuses."""
+
+
+def test_checkpoints_are_read_weights_only(tmp_path, small_lens_kwargs):
+    from optics.camera import read_checkpoint
+
+    cam = Camera("privacy", **small_lens_kwargs)
+    torch.save({"camera_config": cam.config.to_dict(), "extra": _Payload()}, tmp_path / "obj.pt")
+    with pytest.raises(ValueError, match=r"obj\.pt holds Python objects .*privcam writes none"):
+        read_checkpoint(tmp_path / "obj.pt")
+
+
 def test_ideal_camera_is_identity_without_noise():
     cam = Camera("ideal", read_noise_std=0.0, quantize_bits=None)
     img = torch.rand(2, 3, 16, 16, dtype=torch.float64)
