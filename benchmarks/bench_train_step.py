@@ -58,7 +58,9 @@ def make_full_step(
         channels_last=channels_last,
         trainable_from="layer1",
         camera=cam,
-        **(model_kwargs or {}),
+        # the published mask (32 px of a 256-px PSF) scaled to this PSF: a fixed 32 would cover a
+        # small PSF whole, which PrivacyCaptioner refuses
+        **{"psf_mask_radius_px": cam["psf_size_px"] / 8, **(model_kwargs or {})},
     ).to(device)
     if channels_last:
         model.captioner = model.captioner.to(memory_format=torch.channels_last)
