@@ -4,7 +4,10 @@ Presets (the paper's comparison):
 * ``privacy``: all Zernike terms from Z4 learned (piston/tip/tilt frozen);
 * ``defocus``: only Z4 learned;
 * ``lowres``: no lens blur, a lowres_size² sensor (16×16), upsampled back for the CNN;
-* ``ideal``: no optics at all — the non-private upper bound.
+* ``ideal``: no optics at all — the non-private upper bound;
+* ``measured``: a fixed PSF measured on a bench (``psf_file``; ``optics/measured_psf.py``).
+
+Which lens model a preset uses is ``optics.lenses.LENSES``.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import torch
 from torch import nn
 
 from . import functional as fn
-from .lens import LensConfig, ZernikeLens
+from .lenses import build_lens, lens_for_preset, lens_presets
 from .sensor import Sensor
 
 __all__ = [
@@ -37,7 +40,7 @@ __all__ = [
     "save_camera",
 ]
 
-PRESETS = ("privacy", "defocus", "lowres", "ideal")
+PRESETS = (*lens_presets(), "lowres", "ideal")
 
 
 @dataclass
@@ -47,7 +50,7 @@ class CameraConfig:
     Units are in the names. ``trainable_indices`` null means "as the preset says".
     """
 
-    preset: Literal["privacy", "defocus", "lowres", "ideal"] = "privacy"
+    preset: Literal["privacy", "defocus", "measured", "lowres", "ideal"] = "privacy"
     # lens and propagation
     wavelengths_nm: list[float] = field(default_factory=lambda: [460.0, 550.0, 640.0])
     pupil_grid: int = 896
@@ -70,6 +73,17 @@ class CameraConfig:
     psf_size_px: int = 256
     sensor_pitch_um: float | None = None
     sampling_check: Literal["error", "warn", "off"] = "error"
+    # measured PSF (preset measured; optics/measured_psf.py): the bench image(s), their pixel
+    # pitch, background, centring, crop, saturation and the largest upsampling allowed
+    psf_file: str | list[str] | None = None
+    psf_pitch_um: float | None = None
+    psf_dark_file: str | None = None
+    psf_border_px: int | None = None
+    psf_centre: bool = True
+    psf_crop_px: int | None = None
+    psf_allow_saturated: bool = False
+    psf_saturation_level: float | None = None
+    psf_max_upsampling: float = 2.0
     # sensor
     response: Literal["srgb", "gamma", "linear"] = "srgb"
     gamma: float = 2.2
@@ -84,6 +98,11 @@ class CameraConfig:
         if self.preset not in PRESETS:
             raise ValueError(f"unknown camera preset {self.preset!r}: choose one of {PRESETS}")
         _check_numbers(self)
+        if self.preset == "measured" and not self.psf_file:
+            raise ValueError(
+                "camera preset 'measured' needs psf_file, the PSF measured on a bench "
+                "(--model.camera.psf_file F --model.camera.psf_pitch_um P)"
+            )
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> CameraConfig:
@@ -99,10 +118,18 @@ class CameraConfig:
 
     @property
     def has_lens(self) -> bool:
-        return self.preset in ("privacy", "defocus")
+        return lens_for_preset(self.preset) is not None
 
 
-_INT_FIELDS = ("pupil_grid", "num_zernike", "init_seed", "psf_size_px", "lowres_size")
+_INT_FIELDS = (
+    "pupil_grid",
+    "num_zernike",
+    "init_seed",
+    "psf_size_px",
+    "lowres_size",
+    "psf_border_px",
+    "psf_crop_px",
+)
 _POSITIVE = (
     "pupil_grid",
     "pupil_pitch_um",
@@ -116,6 +143,11 @@ _POSITIVE = (
     "focal_length_mm",
     "object_distance_mm",
     "sensor_pitch_um",
+    "psf_pitch_um",
+    "psf_border_px",
+    "psf_crop_px",
+    "psf_saturation_level",
+    "psf_max_upsampling",
 )
 _NON_NEGATIVE = ("fabrication_tolerance_um", "init_std_um", "read_noise_std", "shot_noise_gain")
 
@@ -189,13 +221,7 @@ class Camera(nn.Module):
         if overrides:
             config = CameraConfig.from_dict({**config.to_dict(), **overrides})
         self.config = config
-        self.lens: ZernikeLens | None = None
-        if config.has_lens:
-            trainable = config.trainable_indices
-            if trainable is None:
-                trainable = [4] if config.preset == "defocus" else range(4, config.num_zernike + 1)
-            options = {f.name: getattr(config, f.name) for f in dataclasses.fields(LensConfig)}
-            self.lens = ZernikeLens(LensConfig(**{**options, "trainable_indices": trainable}))
+        self.lens = build_lens(config)  # optics.lenses: the preset's lens model, or None
         self.sensor = Sensor(
             response=config.response,
             gamma=config.gamma,

@@ -35,7 +35,13 @@ from .zernike import zernike_basis
 # the training guard's limit: 10 % under π, where the phase between pupil samples aliases
 ALIASING_GUARD_RAD = 0.9 * math.pi
 
-__all__ = ["LensConfig", "ZernikeLens", "aperture_layout", "initial_coefficients"]
+__all__ = [
+    "LensConfig",
+    "ZernikeLens",
+    "aperture_layout",
+    "initial_coefficients",
+    "lens_from_camera_config",
+]
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +53,8 @@ class ZernikeLens(nn.Module):
     Shapes: Λ wavelengths, N pupil samples per side, K sensor pixels per side of the PSF.
     ``forward()`` returns the PSF (Λ, K, K), each wavelength summing to 1, centre at K//2.
     """
+
+    has_surface = True  # a height map: fabricable, and it can alias on the pupil grid
 
     def __init__(self, config: LensConfig | None = None, **options: Any) -> None:
         super().__init__()
@@ -263,3 +271,16 @@ class ZernikeLens(nn.Module):
                 raise ValueError(msg + " (or set sampling_check='warn')")
             log.warning(msg)
         return step
+
+
+def lens_from_camera_config(config: Any) -> ZernikeLens:
+    """The Zernike lens of a ``CameraConfig`` (registry entry ``zernike``): its LensConfig
+    fields, and the preset's trainable terms when ``trainable_indices`` is null (defocus: Z4;
+    privacy: Z4..Z_num_zernike)."""
+    import dataclasses
+
+    trainable = config.trainable_indices
+    if trainable is None:
+        trainable = [4] if config.preset == "defocus" else range(4, config.num_zernike + 1)
+    options = {f.name: getattr(config, f.name) for f in dataclasses.fields(LensConfig)}
+    return ZernikeLens(LensConfig(**{**options, "trainable_indices": trainable}))

@@ -14,7 +14,8 @@ renamed) holding
 * ``zernike_standard_sag.txt`` — OpticStudio Zernike Standard Sag coefficients (mm);
 * ``levels_<L>.png`` + ``levels_<L>.csv`` — multi-level maps for grayscale / multi-step
   lithography with their level → height tables, and the PSF change each quantisation causes;
-* ``psf_<λ>nm.npy`` — PSFs at the sensor pitch; figures (PSF, height, MTF, fabrication error);
+* ``psf_<λ>nm.npy`` — PSFs at the sensor pitch, and ``psf.npz`` (all of them with their pitch,
+  read as it is by the ``measured`` camera preset); figures (PSF, height, MTF, fabrication error);
 * ``report.md`` (self-contained) and ``summary.json`` (the numbers :func:`export_lens` returns).
 
 See ``optics/fabrication.py`` for the maths and the definitions of the figures of merit.

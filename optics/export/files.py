@@ -80,9 +80,19 @@ def write_level_map(out: Path, q: fab.QuantizedHeight, count: int) -> tuple[list
     return [f"levels_{count}.png", f"levels_{count}.csv"], bits
 
 
-def write_psfs(out: Path, psf: np.ndarray, wavelengths_nm: Sequence[float]) -> list[str]:
-    """``psf_<λ>nm.npy`` (K, K) float32 per wavelength of ``psf`` (Λ, K, K)."""
-    names = []
+def write_psfs(
+    out: Path, psf: np.ndarray, wavelengths_nm: Sequence[float], pitch_um: float
+) -> list[str]:
+    """``psf.npz`` (the camera preset ``measured`` reads it as it is: ``psf`` (Λ, K, K) float32,
+    ``pitch_um`` the sensor pitch, ``wavelengths_nm``) and ``psf_<λ>nm.npy`` (K, K) float32 per
+    wavelength of ``psf`` (Λ, K, K)."""
+    np.savez(
+        out / "psf.npz",
+        psf=psf.astype(np.float32),
+        pitch_um=np.float64(pitch_um),
+        wavelengths_nm=np.asarray(wavelengths_nm, dtype=np.float64),
+    )
+    names = ["psf.npz"]
     for w, p in zip(wavelengths_nm, psf, strict=True):
         name = f"psf_{w:g}nm.npy"
         np.save(out / name, p.astype(np.float32))

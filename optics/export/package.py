@@ -250,7 +250,7 @@ def _export_into(
     zss_note = zemax.write_zernike_standard_sag(out / "zernike_standard_sag.txt", model, lens)
     files += ["surface.dat", "zernike_standard_sag.txt"]
     psfs = psf_metrics(lens, surface.height_um)
-    files += write_psfs(out, psfs["psf"], lens.wavelengths_nm)
+    files += write_psfs(out, psfs["psf"], lens.wavelengths_nm, lens.sensor_pitch_um)
 
     n_design = float(lens.material.refractive_index(lens.design_wavelength_nm))
     wrap_um = lens.design_wavelength_nm * 1e-3 / (n_design - 1) if wrap_levels else None

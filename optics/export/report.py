@@ -192,7 +192,8 @@ def _files_section(s: dict[str, Any], lens: ZernikeLens, model: fab.SurfaceModel
         "- `zernike_standard_sag.txt`: OpticStudio Zernike Standard Sag (Noll order and "
         "normalisation = privcam's: no conversion but µm → mm), base lens as radius + conic −1.",
         "- `levels_L.png/.csv`, `psf_<λ>nm.npy` (PSF at the sensor pitch, sums to 1, centre at "
-        "K//2), figures, `summary.json`.",
+        "K//2), `psf.npz` (all wavelengths with their pitch: `--model.camera.preset measured "
+        "--model.camera.psf_file psf.npz` reads it), figures, `summary.json`.",
         "",
         f"Export time: {s['seconds']:.1f} s.",
         "",

@@ -78,7 +78,7 @@ def test_files_and_report(exported):
     names = {p.name for p in out.iterdir()}
     expected = {
         "lens.json", "height_um.npy", "height_um.csv", "height_um.tif", "surface.dat",
-        "zernike_standard_sag.txt", "psf_460nm.npy", "psf_550nm.npy", "psf_640nm.npy",
+        "zernike_standard_sag.txt", "psf_460nm.npy", "psf_550nm.npy", "psf_640nm.npy", "psf.npz",
         "levels_4.png", "levels_4.csv", "levels_16.png", "levels_256.csv", "psf.png",
         "height.png", "mtf.png", "fabrication_error.png", "report.md", "summary.json",
     }  # fmt: skip
