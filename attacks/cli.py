@@ -40,10 +40,13 @@ def add_arguments(parser: argparse.ArgumentParser, config_action: Any = None) ->
 
     src = parser.add_mutually_exclusive_group()
     src.add_argument("--ckpt", help="training checkpoint (or save_camera file) with the camera")
+    from optics.camera import PRESETS
+
     src.add_argument(
         "--camera",
-        choices=("privacy", "defocus", "lowres", "ideal"),
-        help="camera preset instead of a checkpoint",
+        choices=PRESETS,
+        help="camera preset instead of a checkpoint (measured: with --camera-option "
+        "psf_file=F --camera-option psf_pitch_um=P)",
     )
     parser.add_argument(
         "--camera-option",
@@ -136,6 +139,19 @@ def add_arguments(parser: argparse.ArgumentParser, config_action: Any = None) ->
         "learned one in --attack, else unet)",
     )
     parser.add_argument("--no-faces", action="store_true", help="skip face detection")
+    parser.add_argument(
+        "--attacker-psf",
+        default=None,
+        metavar="FILE",
+        help="PSF file the non-blind attacks use instead of the camera's (e.g. the design's "
+        "psf.npz attacking the lens as made); read like the measured preset's psf_file",
+    )
+    parser.add_argument(
+        "--attacker-psf-pitch-um",
+        type=finite_float,
+        default=None,
+        help="pixel pitch of --attacker-psf in µm (default: the pitch stored in an .npz)",
+    )
 
 
 def _parse_options(items: list[str] | dict[str, Any], flag: str) -> dict[str, Any]:
@@ -283,12 +299,41 @@ def build_target(
             "say which camera to attack: --ckpt CHECKPOINT or --camera PRESET "
             "(privacy, defocus, lowres, ideal)"
         )
-    if args.camera in ("privacy", "defocus") and "psf_size_px" not in options:
+    from optics.lenses import lens_for_preset
+
+    if lens_for_preset(args.camera) is not None and "psf_size_px" not in options:
         options["psf_size_px"] = args.image_size or 128
     try:
         return Camera(args.camera, **options), None
     except ValueError as err:
         raise ValueError(f"--camera-option: {err}") from err
+
+
+def read_attacker_psf(
+    camera: Any, path: str | None, pitch_um: float | None
+) -> tuple[Any, str] | None:
+    """``--attacker-psf``: the file read as the measured preset reads its PSF, onto the camera's
+    sensor window and pitch, with its name (None without the option)."""
+    if path is None:
+        return None
+    import torch
+
+    from optics.measured_psf import MeasurementOptions, load_measured_psf
+
+    lens = getattr(camera, "lens", None)
+    if lens is None:
+        raise ValueError(
+            f"--attacker-psf {path}: the camera has no lens (ideal / lowres preset), so its "
+            "captures are not blurred by a PSF; attack a camera with a lens"
+        )
+    channels = (1, len(lens.wavelengths_nm), 3)
+    try:
+        psf = load_measured_psf(
+            path, lens.sensor_pitch_um, lens.psf_size_px, channels, MeasurementOptions(pitch_um)
+        )
+    except (OSError, ValueError) as err:
+        raise type(err)(f"--attacker-psf: {err}") from err
+    return torch.from_numpy(psf), str(path)
 
 
 def run(args: argparse.Namespace, checkpoint: Mapping[str, Any] | None = None) -> int:
@@ -308,6 +353,7 @@ def run(args: argparse.Namespace, checkpoint: Mapping[str, Any] | None = None) -
         raise ValueError(f"--train-fraction must be in (0, 1), got {args.train_fraction}")
     start = time.perf_counter()
     camera, in_loop = build_target(args, checkpoint)
+    attacker_psf = read_attacker_psf(camera, args.attacker_psf, args.attacker_psf_pitch_um)
     check_output_dir(args.out, "--out")
     size = args.image_size
     if size is None:
@@ -325,6 +371,7 @@ def run(args: argparse.Namespace, checkpoint: Mapping[str, Any] | None = None) -
         args.out,
         args.attack,
         in_loop=in_loop,
+        attacker_psf=attacker_psf,
         image_size=size,
         max_images=args.max_images,
         seed=args.seed,

@@ -31,6 +31,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from optics.lenses import has_surface
+
 from . import nonblind as NB
 from .attackers import ATTACKERS
 from .metrics import FaceDetector
@@ -134,6 +136,7 @@ def run_attacks(
     figure_rows: int = 6,
     title: str | None = None,
     in_loop: tuple[torch.nn.Module, dict[str, Any]] | None = None,
+    attacker_psf: tuple[torch.Tensor, str] | None = None,
 ) -> dict[str, Any]:
     """Attack ``camera`` on a set of scenes and measure how much privacy survives.
 
@@ -165,6 +168,9 @@ def run_attacks(
             (``attacks.adversary.load_in_loop_attacker``): judged as one more row, and the
             report says that every learned attack is a fresh one and whether it saw more
             pairs than the in-loop attacker did.
+        attacker_psf: (PSF (C, K, K), its name) the non-blind attacks use instead of the
+            camera's (a threat model where the attacker's PSF is not the lens's, e.g. the
+            design PSF attacking the lens as made); the captures keep the camera's PSF.
 
     Returns:
         dict with "rows" (one per method: ssim, psnr, face_detection, reid; learned rows also
@@ -193,6 +199,7 @@ def run_attacks(
         max_k_images=max_k_images,
         max_reference_images=max_reference_images,
         options=options,
+        attacker_psf=attacker_psf,
     )
     run.timings["simulate"] = time.perf_counter() - start
     curve = parse_strength_curve(strength_curve)
@@ -230,6 +237,7 @@ def run_attacks(
         "settings": {
             "camera": config,
             "psf_shape": list(pairs.psf.shape) if pairs.psf is not None else None,
+            "attacker_psf": attacker_psf[1] if attacker_psf is not None else None,
             "source": pairs.meta.get("source", ""),
             "image_size": int(pairs.captures.shape[1]),
             "train_pairs": len(pairs.train),
@@ -294,7 +302,7 @@ def _check_sampling(camera: torch.nn.Module, notes: list[str]) -> float | None:
     phase aliases, so the simulated PSF is not the lens's and the report says so. Training
     only warns when a lens drifts there (the optimiser can push it past π)."""
     lens = getattr(camera, "lens", None)
-    if lens is None:
+    if not has_surface(lens):  # no lens, or a measured PSF: no pupil to alias
         return None
     step = float(lens.check_phase_sampling())
     if step > math.pi:
@@ -314,6 +322,7 @@ def _attack_run(
     *,
     max_k_images: int,
     max_reference_images: int,
+    attacker_psf: tuple[torch.Tensor, str] | None = None,
     **settings: Any,
 ) -> AttackRun:
     """The shared inputs of the attacks: tensors on the device, the PSF (a delta for cameras
@@ -324,7 +333,18 @@ def _attack_run(
         NB.Response.from_camera(camera) if hasattr(camera, "sensor") else NB.Response.identity()
     )
     psf = pairs.psf
-    if psf is None:
+    if attacker_psf is not None:
+        psf, name = attacker_psf
+        if pairs.psf is not None and psf.shape[0] not in (1, pairs.psf.shape[0], 3):
+            raise ValueError(
+                f"attacker PSF {name} has {psf.shape[0]} channels; the camera's has "
+                f"{pairs.psf.shape[0]}: give 1, {pairs.psf.shape[0]} or 3"
+            )
+        notes.append(
+            f"The non-blind attacks use the PSF {name}, not the camera's: the attacker's model "
+            "of the lens differs from the lens that made the captures."
+        )
+    elif psf is None:
         psf = torch.ones(1, 1, 1)
         notes.append(
             "The camera has no lens PSF (ideal / low-res preset): the non-blind attacks "

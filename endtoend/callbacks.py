@@ -17,6 +17,7 @@ import torch
 from lightning.pytorch.utilities.warnings import PossibleUserWarning
 
 from optics.cli_errors import WorkFailed
+from optics.lenses import has_surface
 from optics.plots import lens_images
 
 __all__ = [
@@ -118,7 +119,7 @@ class LensConsistencyCheck(L.Callback):
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         lens = pl_module.camera.lens
-        if lens is None or not (
+        if not has_surface(lens) or not (
             torch.distributed.is_available() and torch.distributed.is_initialized()
         ):
             return
@@ -168,7 +169,11 @@ class EvalFigures(L.Callback):
         if lens is not None:
             with torch.no_grad():
                 psf = lens(height_noise=False).float().cpu()
-                height = lens.height_map_um(include_base=False).float().cpu()
+                height = (
+                    lens.height_map_um(include_base=False).float().cpu()
+                    if has_surface(lens)
+                    else None
+                )
             for name, image in lens_images(psf, height, lens.wavelengths_nm).items():
                 writer.add_image(f"{stage}/{name}", image, step)
 

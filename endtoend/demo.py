@@ -16,6 +16,7 @@ import torch
 
 from endtoend.checkpoints import load_trained
 from endtoend.evaluation import compare
+from optics.lenses import has_surface
 from optics.plots import lens_figure, save_figure
 
 if TYPE_CHECKING:
@@ -179,7 +180,7 @@ def _demo_figures(out: Path, results: Sequence[dict]) -> list[str]:
     columns = []
     for r in results:
         module, data = load_trained(r["checkpoint"], max_images=4)
-        if module.camera.lens is not None:
+        if has_surface(module.camera.lens):
             name = f"lens_{r['camera']}.png"
             save_figure(lens_figure(module.camera.lens), out / name, dpi=80)
             lines += [f"![{r['camera']} lens]({name})", ""]

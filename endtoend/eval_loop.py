@@ -15,6 +15,7 @@ import torch
 from captioning.data import CaptionBatch
 from captioning.vocab import Vocabulary
 from endtoend.eval_outputs import fixed_width, image_quality, per_image_outputs, split_metrics
+from optics.lenses import has_surface
 
 __all__ = ["EvalLoop"]
 
@@ -91,7 +92,7 @@ class EvalLoop:
         split = self.eval_split or ("val" if stage == "val" else "test")
         data = self.trainer.datamodule
         metrics = split_metrics(per_image, data.references(split), data.scenes(split), stage)
-        if self.camera.lens is not None:
+        if has_surface(self.camera.lens):
             metrics[f"{stage}/max_phase_step_rad"] = self.camera.lens.check_phase_sampling()
         # identical on every rank (computed from gathered outputs): no reduction needed
         self.log_dict(metrics, sync_dist=False, rank_zero_only=False)

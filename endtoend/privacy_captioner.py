@@ -45,6 +45,7 @@ from endtoend.options import (
     check_options,
 )
 from optics import Camera, CameraConfig, distortion_loss, psf_mask_loss
+from optics.lenses import has_surface
 
 __all__ = ["CAPTIONER_FIELDS", "DEFAULT_ATTACK_KS", "PrivacyCaptioner", "check_options"]
 
@@ -293,7 +294,7 @@ class PrivacyCaptioner(EvalLoop, L.LightningModule):
         )
         terms = {"ce": ce, "dsr": dsr, "distortion": dist, "psf_mask": mask}
         lens = getattr(self.camera, "lens", None)
-        if hp.w_sampling > 0 and lens is not None and self.training:
+        if hp.w_sampling > 0 and has_surface(lens) and self.training:
             # 0 until a phase step nears π: keeps the lens where its simulated PSF is its own;
             # float32 like the capture (bf16 cannot resolve steps of an unwrapped phase)
             with torch.autocast(device_type=images.device.type, enabled=False):

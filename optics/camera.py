@@ -210,8 +210,8 @@ class Camera(nn.Module):
         self, config: CameraConfig | Mapping[str, Any] | str = "privacy", **overrides: Any
     ):
         super().__init__()
-        if isinstance(config, str):
-            config = CameraConfig(preset=config)
+        if isinstance(config, str):  # the overrides with it: a preset may need some (measured)
+            config, overrides = CameraConfig.from_dict({"preset": config, **overrides}), {}
         elif isinstance(config, Mapping):
             config = CameraConfig.from_dict(config)
         elif not isinstance(config, CameraConfig):

@@ -122,16 +122,20 @@ def aperture_mask_of(lens: ZernikeLens) -> np.ndarray:
 
 
 def lens_images(
-    psf: torch.Tensor, height_um: torch.Tensor, wavelengths_nm: Sequence[float] | None = None
+    psf: torch.Tensor,
+    height_um: torch.Tensor | None,
+    wavelengths_nm: Sequence[float] | None = None,
 ) -> dict[str, torch.Tensor]:
     """TensorBoard images (1, H, W) in [0, 1]: ``psf_<λ>nm`` (``psf_<i>`` without wavelengths)
     shown as sqrt(p / max p) so the tails are visible, and ``height_map`` min–max scaled.
 
     Args:
-        psf: (Λ, K, K); height_um: (N, N).
+        psf: (Λ, K, K); height_um: (N, N), or None for a lens without a surface (measured).
     """
     names = [f"{w:g}nm" for w in wavelengths_nm] if wavelengths_nm else range(len(psf))
     out = {f"psf_{n}": (p / p.max()).sqrt()[None] for n, p in zip(names, psf, strict=True)}
+    if height_um is None:
+        return out
     span = (height_um.max() - height_um.min()).clamp_min(1e-12)
     out["height_map"] = ((height_um - height_um.min()) / span)[None]
     return out

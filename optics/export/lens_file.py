@@ -46,6 +46,11 @@ def lens_of(camera: Camera, what: str = "camera") -> ZernikeLens:
             f"{what} is a '{camera.config.preset}' camera without a lens: nothing to export. "
             "Export a 'privacy' or 'defocus' camera (a checkpoint trained with a lens)"
         )
+    if not getattr(camera.lens, "has_surface", False):
+        raise ValueError(
+            f"{what} is a '{camera.config.preset}' camera: its lens is a measured PSF without "
+            "a surface, nothing to fabricate. Export the designed lens's checkpoint instead"
+        )
     return camera.lens
 
 
