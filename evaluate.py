@@ -25,7 +25,12 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from endtoend.checkpoints import camera_name, load_trained, training_checkpoint
+from endtoend.checkpoints import (
+    camera_name,
+    load_trained,
+    measured_camera_options,
+    training_checkpoint,
+)
 from endtoend.demo import DEMO_BLIND_EPOCHS, DEMO_CAMERAS, DEMO_LENS_EPOCHS, run_demo
 from endtoend.evaluation import (
     GROUNDING_COLUMNS,
@@ -37,7 +42,7 @@ from endtoend.evaluation import (
     markdown_table,
 )
 from optics.cli_config import ArgumentParser
-from optics.cli_errors import check_output_dir, positive_int, run_cli
+from optics.cli_errors import check_output_dir, finite_float, positive_int, run_cli
 
 __all__ = [
     "DEMO_CAMERAS",
@@ -53,6 +58,29 @@ __all__ = [
     "markdown_table",
     "run_demo",
 ]
+
+
+def _psf_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--psf-file",
+        default=None,
+        nargs="+",
+        help="a PSF measured on a bench (PNG/TIFF/npy/npz, or one file per wavelength): the "
+        "checkpoint's captioner sees through it instead of its own camera (preset measured)",
+    )
+    parser.add_argument(
+        "--psf-pitch-um",
+        type=finite_float,
+        default=None,
+        help="pixel pitch of --psf-file in µm (default: the pitch stored in an .npz)",
+    )
+
+
+def _camera_swap(args: argparse.Namespace) -> dict:
+    files = args.psf_file
+    return measured_camera_options(
+        None if files is None else (files[0] if len(files) == 1 else files), args.psf_pitch_um
+    )
 
 
 def _caption_args(parser: argparse.ArgumentParser) -> None:
@@ -71,6 +99,7 @@ def _caption_args(parser: argparse.ArgumentParser) -> None:
         help="resize to this square size (default: the size used in training)",
     )
     parser.add_argument("--device", default="cpu")
+    _psf_args(parser)
 
 
 def _check_device(device: str) -> None:
@@ -101,7 +130,13 @@ def _caption(args: argparse.Namespace) -> int:
             raise FileNotFoundError(f"--image {image} does not exist")
     training_checkpoint(args.ckpt)
     captions = caption_images(
-        args.ckpt, args.image, args.device, args.beam_size, args.max_len, args.image_size
+        args.ckpt,
+        args.image,
+        args.device,
+        args.beam_size,
+        args.max_len,
+        args.image_size,
+        camera=_camera_swap(args),
     )
     for path, (caption, logp) in zip(args.image, captions, strict=True):
         if len(args.image) == 1:
@@ -145,6 +180,7 @@ def _captions_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=positive_int, default=None)
     parser.add_argument("--max-images", type=positive_int, default=None)
     parser.add_argument("--device", default="cpu")
+    _psf_args(parser)
 
 
 def _check_data_root(data_root: str | None) -> None:
@@ -171,6 +207,7 @@ def _captions(args: argparse.Namespace) -> int:
         args.data_root,
         args.batch_size,
         args.max_images,
+        camera=_camera_swap(args),
     )
     print(markdown_table([result]), end="")
     return 0

@@ -29,6 +29,7 @@ __all__ = [
     "load_captioner_weights",
     "load_model",
     "load_trained",
+    "measured_camera_options",
     "training_checkpoint",
 ]
 
@@ -53,9 +54,23 @@ def training_checkpoint(path: str | Path) -> dict[str, Any]:
     return raw
 
 
-def load_model(ckpt: str | Path, device: str = "cpu") -> tuple[PrivacyCaptioner, dict[str, Any]]:
+def measured_camera_options(psf_file: str | None, psf_pitch_um: float | None) -> dict[str, Any]:
+    """``--psf-file`` / ``--psf-pitch-um`` of the evaluation commands as camera options (the
+    checkpoint's camera becomes the measured preset), or {} without a file."""
+    if psf_file is None:
+        if psf_pitch_um is not None:
+            raise ValueError("--psf-pitch-um applies to --psf-file: give the measured PSF too")
+        return {}
+    return {"preset": "measured", "psf_file": psf_file, "psf_pitch_um": psf_pitch_um}
+
+
+def load_model(
+    ckpt: str | Path, device: str = "cpu", camera: Mapping[str, Any] | None = None
+) -> tuple[PrivacyCaptioner, dict[str, Any]]:
     """The trained end-to-end model of a training checkpoint, and the checkpoint's
-    raw dict (its ``datamodule_hyper_parameters`` say how the data was prepared)."""
+    raw dict (its ``datamodule_hyper_parameters`` say how the data was prepared).
+    ``camera``: camera options replacing the checkpoint's (the rest kept), e.g. the measured
+    PSF of the lens as made under the design's captioner (:func:`measured_camera_options`)."""
     from endtoend.privacy_captioner import PrivacyCaptioner
 
     path = Path(ckpt)
@@ -68,7 +83,23 @@ def load_model(ckpt: str | Path, device: str = "cpu") -> tuple[PrivacyCaptioner,
             f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}); it is "
             "damaged or was written by an incompatible privcam version"
         ) from err
+    if camera:
+        _replace_camera(module, camera, path)
     return module, raw
+
+
+def _replace_camera(module: PrivacyCaptioner, options: Mapping[str, Any], path: Path) -> None:
+    """Put a camera built from the checkpoint's camera options + ``options`` in ``module``
+    (same sensor, noise and response; the new camera's name in the tables)."""
+    from optics import Camera, CameraConfig
+
+    config = CameraConfig.from_dict({**module.hparams["camera"], **options})
+    device = next(module.parameters()).device
+    try:
+        module.camera = Camera(config).to(device)
+    except ValueError as err:
+        raise ValueError(f"camera for {path}: {err}") from err
+    module.hparams["camera"] = config.to_dict()
 
 
 def load_trained(
@@ -77,13 +108,14 @@ def load_trained(
     data_root: str | None = None,
     batch_size: int | None = None,
     max_images: int | None = None,
+    camera: Mapping[str, Any] | None = None,
 ) -> tuple[PrivacyCaptioner, CaptionDataModule]:
     """A trained end-to-end model and its data module, rebuilt from a training checkpoint
     (``data_root``, ``batch_size``, ``max_images``: override the data module's root, eval
-    batch size and number of eval images)."""
+    batch size and number of eval images; ``camera``: as for :func:`load_model`)."""
     from captioning.datamodule import CaptionDataModule
 
-    module, raw = load_model(ckpt, device)
+    module, raw = load_model(ckpt, device, camera)
     data_hp = {
         k: v for k, v in raw.get("datamodule_hyper_parameters", {}).items() if not k.startswith("_")
     }

@@ -7,6 +7,7 @@ import csv
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -47,14 +48,17 @@ def evaluate_captions(
     batch_size: int | None = None,
     max_images: int | None = None,
     seed: int = 0,
+    camera: Mapping[str, Any] | None = None,
 ) -> dict:
-    """Caption a split through the trained camera; write results, metrics JSON and markdown."""
+    """Caption a split through the trained camera (``camera``: options replacing it, e.g. a
+    measured PSF, ``endtoend.checkpoints.load_model``); write results, metrics JSON and
+    markdown."""
     import lightning as L
 
     from captioning.metrics import save_results
 
     L.seed_everything(seed, verbose=False)
-    module, data = load_trained(ckpt, device, data_root, batch_size, max_images)
+    module, data = load_trained(ckpt, device, data_root, batch_size, max_images, camera)
     module.hparams.test_beam_size = beam
     module.eval_split = split
     trainer = L.Trainer(
@@ -187,13 +191,15 @@ def caption_images(
     beam_size: int = 3,
     max_len: int = 20,
     image_size: int | None = None,
+    camera: Mapping[str, Any] | None = None,
 ) -> list[tuple[str, float]]:
     """Caption image files through a trained model: what its camera records, then its
     captioner (a blind model sees grey). ``image_size``: the scene size (default: the one it
-    was trained at). Returns (caption, log-probability) per image."""
+    was trained at); ``camera``: options replacing its camera (as for ``evaluate_captions``).
+    Returns (caption, log-probability) per image."""
     from captioning.images import load_image
 
-    module, raw = load_model(ckpt, device)
+    module, raw = load_model(ckpt, device, camera)
     size = image_size or int(raw.get("datamodule_hyper_parameters", {}).get("image_size", 256))
     images = (
         torch.stack([torch.from_numpy(load_image(p, size)).permute(2, 0, 1) for p in paths])

@@ -222,6 +222,12 @@ class PrivacyCaptioner(EvalLoop, L.LightningModule):
             load_captioner_weights(self.captioner, self.hparams.init_from, self.label_head)
         if stage == "fit" and self.label_head is not None and dm is not None:
             self.use_scene_labels(dm.scenes("train"), dm.root)
+        lens = self.camera.lens
+        if stage == "fit" and lens is not None and not has_surface(lens):
+            # a measured PSF: a fresh run needs its file now, not at the first batch (a
+            # resumed run's checkpoint brings the PSF after this)
+            if self._trainer is None or self.trainer.ckpt_path is None:
+                lens()
 
     def use_scene_labels(self, scenes: dict[int, dict[str, Any]], root: Path | str = "") -> None:
         """Targets of the scene-label term: image id -> multi-hot over SCENE_LABELS."""

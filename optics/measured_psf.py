@@ -6,11 +6,13 @@ peak is a different PSF. :func:`load_measured_psf` turns one into the camera's (
 
 1. read the file(s): PNG (8-bit RGB/grey, 16-bit grey), TIFF (8/16-bit, grey or RGB, via
    tifffile), ``.npy`` / ``.npz`` (arrays (H, W) or (C, H, W); an ``.npz`` may carry
-   ``pitch_um``); one RGB image or one single-channel file per wavelength;
+   ``pitch_um`` and ``background``); one RGB image or one single-channel file per wavelength;
 2. refuse saturated pixels (at the integer format's full scale, or ``saturation_level``);
-3. subtract the background: a dark frame, or by default the median of the image border;
-4. centre on the intensity centroid (sub-pixel: it enters the resampling below) and optionally
-   crop a square around it;
+3. subtract the background: a dark frame, the level an ``.npz`` stores (0 in the export's
+   ``psf.npz``), or by default the median of the image border;
+4. centre on the intensity centroid (sub-pixel: it enters the resampling below; a file that
+   stores its optical axis, such as the export's, is centred there) and optionally crop a
+   square around it;
 5. area-resample from the measurement pitch to the sensor pitch onto the K×K window
    (the same exact-overlap weights as the simulated lens's PSF, ``optics.functional``);
 6. clip the noise's negative remainder to 0 and normalise each channel to sum 1.
@@ -24,12 +26,14 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
 __all__ = [
     "SUFFIXES",
     "MeasurementOptions",
+    "PSFFile",
     "border_background",
     "centroid_px",
     "load_measured_psf",
@@ -67,9 +71,22 @@ def _png_is_16bit_colour(path: Path) -> bool:
     return len(head) == 26 and head[24] == 16 and head[25] in (2, 6)
 
 
-def read_psf_file(path: str | Path) -> tuple[np.ndarray, float | None, float | None]:
-    """One measurement file → (image (C, H, W) float64, full scale or None, pitch_um stored in
-    the file or None). RGBA drops alpha; HWC arrays with ≤ 4 channels become CHW."""
+class PSFFile(NamedTuple):
+    """A read measurement: image (C, H, W) float64; the integer format's full scale (None for
+    floats); ``pitch_um``, ``background`` (a level, or (C,) levels) and ``axis_px`` (row,
+    column of the optical axis) when an ``.npz`` stores them (``python -m optics.export``
+    writes background 0 and the axis: a simulated PSF has no background and a known axis)."""
+
+    image: np.ndarray
+    full_scale: float | None
+    pitch_um: float | None
+    background: np.ndarray | None = None
+    axis_px: tuple[float, float] | None = None
+
+
+def read_psf_file(path: str | Path) -> PSFFile:
+    """One measurement file (:class:`PSFFile`). RGBA drops alpha; HWC arrays with ≤ 4 channels
+    become CHW."""
     path = Path(path)
     if not path.is_file():
         what = "is a directory" if path.is_dir() else "does not exist"
@@ -80,7 +97,7 @@ def read_psf_file(path: str | Path) -> tuple[np.ndarray, float | None, float | N
             f"PSF file {path}: unsupported format {suffix!r}; save the measurement as one of "
             f"{', '.join(SUFFIXES)}"
         )
-    pitch_um = None
+    pitch_um = background = axis_px = None
     try:
         if suffix in (".png",):
             if _png_is_16bit_colour(path):
@@ -110,6 +127,11 @@ def read_psf_file(path: str | Path) -> tuple[np.ndarray, float | None, float | N
                 array = npz[key]
                 if "pitch_um" in keys:
                     pitch_um = float(npz["pitch_um"])
+                if "background" in keys:
+                    background = np.asarray(npz["background"], dtype=np.float64).reshape(-1)
+                if "axis_px" in keys:
+                    row, col = np.asarray(npz["axis_px"], dtype=np.float64).reshape(2)
+                    axis_px = (float(row), float(col))
     except ValueError as err:
         if str(path) in str(err):
             raise
@@ -134,7 +156,7 @@ def read_psf_file(path: str | Path) -> tuple[np.ndarray, float | None, float | N
         )
     if array.shape[0] == 4:  # RGBA: the alpha channel is not light
         array = array[:3]
-    return array.astype(np.float64), full_scale, pitch_um
+    return PSFFile(array.astype(np.float64), full_scale, pitch_um, background, axis_px)
 
 
 def border_background(image: np.ndarray, border_px: int | None = None) -> np.ndarray:
@@ -172,12 +194,12 @@ def offset_area_matrix(
     return np.clip(hi - lo, 0.0, None) / pitch_in_um
 
 
-def _read_all(paths: Sequence[str | Path]) -> tuple[np.ndarray, float | None, float | None]:
+def _read_all(paths: Sequence[str | Path]) -> PSFFile:
     """One file, or one single-channel file per wavelength stacked to (C, H, W)."""
     parts = [read_psf_file(p) for p in paths]
     if len(parts) == 1:
         return parts[0]
-    for p, (image, _, _) in zip(paths, parts, strict=True):
+    for p, (image, *_) in zip(paths, parts, strict=True):
         if image.shape[0] != 1:
             raise ValueError(
                 f"PSF file {p} has {image.shape[0]} channels; with one file per wavelength each "
@@ -189,12 +211,15 @@ def _read_all(paths: Sequence[str | Path]) -> tuple[np.ndarray, float | None, fl
                 f"{parts[0][0].shape[-2]}×{parts[0][0].shape[-1]}; measure every wavelength "
                 "on the same window"
             )
-    scales = {s for _, s, _ in parts}
-    pitches = {q for _, _, q in parts}
-    return (
-        np.concatenate([image for image, _, _ in parts]),
+    scales = {part.full_scale for part in parts}
+    pitches = {part.pitch_um for part in parts}
+    backgrounds = [part.background for part in parts]
+    return PSFFile(
+        np.concatenate([part.image for part in parts]),
         max((s for s in scales if s is not None), default=None),
         next(iter(pitches)) if len(pitches) == 1 else None,
+        None if any(b is None for b in backgrounds) else np.concatenate(backgrounds),
+        parts[0].axis_px if len({part.axis_px for part in parts}) == 1 else None,
     )
 
 
@@ -213,7 +238,7 @@ def load_measured_psf(
     if not files:
         raise ValueError("psf_file is empty: give the measured PSF image (or one per wavelength)")
     label = str(files[0]) if len(files) == 1 else f"{files[0]} (+{len(files) - 1} more)"
-    raw, full_scale, stored_pitch = _read_all(files)
+    raw, full_scale, stored_pitch, stored_background, stored_axis = _read_all(files)
     if raw.shape[0] not in channels:
         raise ValueError(
             f"PSF file {label} has {raw.shape[0]} channel(s) but the camera takes "
@@ -246,7 +271,7 @@ def load_measured_psf(
             "upsampling invents the PSF's detail); measure with a finer bench camera or "
             "magnification, or simulate a coarser sensor (sensor_pitch_um)"
         )
-    image = raw - _background(raw, label, o)
+    image = raw - _background(raw, label, o, stored_background)
     if image.sum() <= 0:
         raise ValueError(
             f"PSF file {label} is all zero or negative after background subtraction (total "
@@ -255,7 +280,10 @@ def load_measured_psf(
         )
     # the signed image: the background noise averages out of the centroid (clipping it would
     # pull the centroid towards the middle of a large bench frame)
-    row, col = centroid_px(image) if o.centre else _centre_px(image)
+    if stored_axis is not None:  # the file knows where the optical axis is
+        row, col = stored_axis
+    else:
+        row, col = centroid_px(image) if o.centre else _centre_px(image)
     image, row, col = _crop(image, row, col, o.crop_px, label)
     a_rows = offset_area_matrix(image.shape[-2], pitch_um, row, psf_size_px, sensor_pitch_um)
     a_cols = offset_area_matrix(image.shape[-1], pitch_um, col, psf_size_px, sensor_pitch_um)
@@ -272,11 +300,21 @@ def load_measured_psf(
     return (psf / psf.sum(axis=(-2, -1), keepdims=True)).astype(np.float32)
 
 
-def _background(raw: np.ndarray, label: str, o: MeasurementOptions) -> np.ndarray:
-    """(C, 1, 1) or (C, H, W) background to subtract."""
+def _background(
+    raw: np.ndarray, label: str, o: MeasurementOptions, stored: np.ndarray | None
+) -> np.ndarray:
+    """(C, 1, 1) or (C, H, W) background to subtract: the dark frame, else the file's own
+    level (unless ``border_px`` asks for the border), else the border median."""
     if o.dark_file is None:
+        if stored is not None and o.border_px is None:
+            if stored.size not in (1, raw.shape[0]):
+                raise ValueError(
+                    f"PSF file {label} stores {stored.size} background levels for "
+                    f"{raw.shape[0]} channel(s); store one, or one per channel"
+                )
+            return np.broadcast_to(stored, (raw.shape[0],))[:, None, None]
         return border_background(raw, o.border_px)[:, None, None]
-    dark, _, _ = read_psf_file(o.dark_file)
+    dark = read_psf_file(o.dark_file).image
     if dark.shape[-2:] != raw.shape[-2:] or dark.shape[0] not in (1, raw.shape[0]):
         raise ValueError(
             f"dark frame {o.dark_file} is {dark.shape} but PSF file {label} is {raw.shape}; "

@@ -84,12 +84,15 @@ def write_psfs(
     out: Path, psf: np.ndarray, wavelengths_nm: Sequence[float], pitch_um: float
 ) -> list[str]:
     """``psf.npz`` (the camera preset ``measured`` reads it as it is: ``psf`` (Λ, K, K) float32,
-    ``pitch_um`` the sensor pitch, ``wavelengths_nm``) and ``psf_<λ>nm.npy`` (K, K) float32 per
+    ``pitch_um`` the sensor pitch, ``wavelengths_nm``, ``background`` 0, ``axis_px`` the
+    optical axis at (K//2, K//2)) and ``psf_<λ>nm.npy`` (K, K) float32 per
     wavelength of ``psf`` (Λ, K, K)."""
     np.savez(
         out / "psf.npz",
         psf=psf.astype(np.float32),
         pitch_um=np.float64(pitch_um),
+        background=np.float64(0.0),  # simulated: no background to estimate from the border
+        axis_px=np.array([psf.shape[-2] // 2, psf.shape[-1] // 2], dtype=np.float64),
         wavelengths_nm=np.asarray(wavelengths_nm, dtype=np.float64),
     )
     names = ["psf.npz"]

@@ -28,8 +28,9 @@ def test_measured_camera_attacked_with_its_own_and_with_a_wrong_psf(tmp_path):
     # the bench measured a mild blur (Wiener undoes much of it); the PSF is stored off-centre
     # (the reader centres it on its centroid)
     np.savez(tmp_path / "psf.npz", psf=_gaussian(1.5, 2.3), pitch_um=8.0)
-    measured = ["--camera", "measured", "--camera-option", f"psf_file={tmp_path / 'psf.npz'}",
-                "--camera-option", "sensor_pitch_um=8", "--camera-option", "psf_size_px=32"]  # fmt: skip
+    psf_file = f"psf_file={tmp_path / 'psf.npz'}"
+    measured = ["--camera", "measured", "--camera-option", psf_file, "--camera-option",
+                "sensor_pitch_um=8", "--camera-option", "psf_size_px=32"]  # fmt: skip
     rc, exact = _attack(tmp_path, "exact", *measured)
     assert rc == 0
     saved = json.loads((exact / "attack_results.json").read_text())

@@ -100,7 +100,7 @@ def test_formats_and_bit_depths(tmp_path, kind):
     else:
         path = tmp_path / "p.npz"
         np.savez(path, psf=spot[None], pitch_um=4.0)
-    image, full_scale, stored_pitch = read_psf_file(path)
+    image, full_scale, stored_pitch, *_ = read_psf_file(path)
     assert image.shape[0] == (3 if "rgb" in kind else 1)
     assert full_scale == {"png16_grey": 65535, "tif16_rgb": 65535, "npz": None}.get(kind, 255)
     assert stored_pitch == (4.0 if kind == "npz" else None)
