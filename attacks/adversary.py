@@ -322,8 +322,9 @@ def camera_and_in_loop_attacker(
     """The camera of a checkpoint and its in-loop attacker (:func:`load_in_loop_attacker`;
     None for a lens trained without one or a camera-only file), from one read of the file
     (training checkpoints are ~170 MB). ``checkpoint``: the file already read with
-    ``optics.camera.read_checkpoint``."""
-    from optics.camera import camera_from_checkpoint, read_checkpoint
+    ``optics.checkpoint_file.read_checkpoint``."""
+    from optics.camera import camera_from_checkpoint
+    from optics.checkpoint_file import read_checkpoint
 
     raw = read_checkpoint(ckpt) if checkpoint is None else checkpoint
     return camera_from_checkpoint(raw, ckpt), load_in_loop_attacker(raw)

@@ -21,6 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from optics.checkpoint_file import register_format
+
 if TYPE_CHECKING:
     from torch import nn
 
@@ -152,3 +154,22 @@ def get_attacker(name: str) -> AttackerSpec:
 def adversary_kinds() -> tuple[str, ...]:
     """``model.adversary``'s choices: "none" and every attacker with an in-loop builder."""
     return ("none", *(name for name, spec in ATTACKERS.items() if spec.in_loop is not None))
+
+
+def _is_attacker_checkpoint(ckpt: Any) -> bool:
+    """A learned attacker's Lightning checkpoint (it names its kind, ``attacker_kind``, and
+    every attacker's weights live under ``generator.``) or an exported ``generator.pt``."""
+    hparams, state = ckpt.get("hyper_parameters"), ckpt.get("state_dict")
+    if isinstance(hparams, dict) and "camera" not in hparams:
+        if "attacker_kind" in ckpt or (
+            isinstance(state, dict) and any(str(k).startswith("generator.") for k in state)
+        ):
+            return True
+    return "kind" in ckpt and "hparams" in ckpt
+
+
+register_format(
+    "attacker",
+    "an attacker checkpoint (DeblurGAN-v2 / U-Net, attacks.learned)",
+    _is_attacker_checkpoint,
+)

@@ -338,7 +338,7 @@ def read_attacker_psf(
 
 def run(args: argparse.Namespace, checkpoint: Mapping[str, Any] | None = None) -> int:
     """Run the attacks and print where the report is; ``checkpoint``: ``--ckpt`` already
-    read (``optics.camera.read_checkpoint``) by a caller that needed it too."""
+    read (``optics.checkpoint_file.read_checkpoint``) by a caller that needed it too."""
     import time
 
     from .harness import run_attacks

@@ -260,7 +260,7 @@ def _keep_best(
 def load_attacker(path: str | Path, map_location: str = "cpu") -> torch.nn.Module:
     """Reload a trained attacker's generator from a Lightning ``.ckpt`` or a ``generator.pt``
     (eval mode). Pretrained-weight options are not re-applied: the saved weights are used."""
-    from optics.camera import checkpoint_kind, describe_checkpoint_kind, read_checkpoint
+    from optics.checkpoint_file import checkpoint_kind, describe_checkpoint_kind, read_checkpoint
 
     path = Path(path)
     if path.is_dir():

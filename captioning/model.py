@@ -18,6 +18,7 @@ from captioning.decoder import GridPositions, TopDownDecoder
 from captioning.decoding import DecodeOutput, beam_search, greedy_decode
 from captioning.encoder import build_encoder
 from captioning.vocab import Vocabulary
+from optics.checkpoint_file import register_format
 
 __all__ = ["Captioner", "CaptionerConfig", "load_checkpoint", "save_checkpoint"]
 
@@ -146,6 +147,13 @@ class Captioner(nn.Module):
             )
         finally:
             self.train(was_training)
+
+
+register_format(
+    "captioner",
+    "a captioner-only checkpoint (captioning.model.save_checkpoint)",
+    lambda ckpt: {"model_config", "vocab"} <= set(ckpt),
+)
 
 
 def save_checkpoint(path: str | Path, model: Captioner, vocab: Vocabulary, **extra: Any) -> None:

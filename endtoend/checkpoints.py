@@ -17,7 +17,12 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from captioning.model import Captioner
-from optics.camera import checkpoint_kind, describe_checkpoint_kind, read_checkpoint
+from optics.checkpoint_file import (
+    checkpoint_kind,
+    describe_checkpoint_kind,
+    read_checkpoint,
+    register_format,
+)
 
 if TYPE_CHECKING:
     from captioning.datamodule import CaptionDataModule
@@ -34,6 +39,17 @@ __all__ = [
 ]
 
 log = logging.getLogger("privcam.train")
+
+
+def _is_training_checkpoint(ckpt: Mapping[str, Any]) -> bool:
+    hparams = ckpt.get("hyper_parameters")
+    return isinstance(hparams, Mapping) and "camera" in hparams
+
+
+# the end-to-end LightningModule's checkpoints: asked first (they also hold a camera)
+register_format(
+    "training", "a privcam end-to-end training checkpoint", _is_training_checkpoint, priority=10
+)
 
 
 def camera_name(hparams: Mapping[str, Any]) -> str:

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import pickle
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +23,12 @@ import torch
 from torch import nn
 
 from . import functional as fn
+from .checkpoint_file import (
+    checkpoint_kind,
+    describe_checkpoint_kind,
+    read_checkpoint,
+    register_format,
+)
 from .lenses import build_lens, lens_for_preset, lens_presets
 from .sensor import Sensor
 
@@ -33,10 +37,7 @@ __all__ = [
     "Camera",
     "CameraConfig",
     "camera_from_checkpoint",
-    "checkpoint_kind",
-    "describe_checkpoint_kind",
     "load_camera",
-    "read_checkpoint",
     "save_camera",
 ]
 
@@ -284,10 +285,11 @@ def camera_from_checkpoint(ckpt: Mapping[str, Any], path: str | Path) -> Camera:
     caller that needs more of a large file reads it once); ``path`` names it in errors."""
     path = Path(path)
     kind = checkpoint_kind(ckpt)
-    if kind in ("attacker", "captioner"):
+    if kind not in ("training", "camera", "unknown"):
         raise ValueError(
-            f"{path} is {_KIND_TEXT[kind]}, not a camera; pass the camera's training checkpoint "
-            "(runs/…/checkpoints/best.ckpt) or a file written by optics.save_camera"
+            f"{path} is {describe_checkpoint_kind(kind)}, not a camera; pass the camera's "
+            "training checkpoint (runs/…/checkpoints/best.ckpt) or a file written by "
+            "optics.save_camera"
         )
     if "camera_config" in ckpt:
         config, state = ckpt["camera_config"], ckpt.get("camera_state", {})
@@ -316,83 +318,9 @@ def camera_from_checkpoint(ckpt: Mapping[str, Any], path: str | Path) -> Camera:
     return camera
 
 
-_KIND_TEXT = {
-    "training": "a privcam end-to-end training checkpoint",
-    "camera": "a camera file (optics.save_camera)",
-    "captioner": "a captioner-only checkpoint (captioning.model.save_checkpoint)",
-    "attacker": "an attacker checkpoint (DeblurGAN-v2 / U-Net, attacks.learned)",
-    "unknown": "not a privcam checkpoint",
-}
-
-
-def read_checkpoint(path: str | Path, map_location: str = "cpu") -> dict[str, Any]:
-    """``torch.load`` a checkpoint dict with errors that name the file and what is wrong
-    (missing, a directory, empty, truncated or not a PyTorch file, not a dict)."""
-    path = Path(path)
-    if path.is_dir():
-        raise IsADirectoryError(
-            f"checkpoint {path} is a directory; pass the checkpoint file "
-            "(e.g. runs/…/checkpoints/best.ckpt)"
-        )
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} does not exist")
-    if path.stat().st_size == 0:
-        raise ValueError(
-            f"checkpoint {path} is empty (0 bytes): the run that wrote it was "
-            "interrupted; use another checkpoint (e.g. last.ckpt) or retrain"
-        )
-    try:
-        # weights_only: every privcam checkpoint is tensors and plain containers, so nothing in
-        # a file can run code on load
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as err:
-        found = re.search(r"GLOBAL ([\w.]+)", str(err))  # torch names the refused class
-        what = f" ({found.group(1)})" if found else ""
-        raise ValueError(
-            f"checkpoint {path} holds Python objects{what} that a weights-only load refuses; "
-            "privcam writes none: pass a checkpoint written by privcam, or re-save this one's "
-            "tensors and plain settings"
-        ) from err
-    except Exception as err:  # zip/pickle errors of truncated or foreign files
-        raise ValueError(
-            f"cannot read checkpoint {path} ({type(err).__name__}: {err}); the file "
-            "is truncated or not a PyTorch checkpoint"
-        ) from err
-    if not isinstance(ckpt, Mapping):
-        raise ValueError(
-            f"{path} is not a privcam checkpoint (it holds a "
-            f"{type(ckpt).__name__}, expected a dict)"
-        )
-    return dict(ckpt)
-
-
-def checkpoint_kind(ckpt: Mapping[str, Any]) -> str:
-    """What a loaded checkpoint dict is: ``training`` (end-to-end LightningModule), ``camera``
-    (save_camera), ``captioner`` (captioner only), ``attacker`` (learned attacker) or
-    ``unknown``."""
-    hparams = ckpt.get("hyper_parameters")
-    if isinstance(hparams, Mapping):
-        if "camera" in hparams:
-            return "training"
-        # a learned attacker's Lightning checkpoint, whichever attacker (attacks.attackers): it
-        # names its kind (attacker_kind) and every attacker's weights live under generator.
-        state = ckpt.get("state_dict")
-        if "attacker_kind" in ckpt or (
-            isinstance(state, Mapping) and any(str(k).startswith("generator.") for k in state)
-        ):
-            return "attacker"
-    if "camera_config" in ckpt:
-        return "camera"
-    if {"model_config", "vocab"} <= set(ckpt):
-        return "captioner"
-    if "kind" in ckpt and "hparams" in ckpt:
-        return "attacker"
-    return "unknown"
-
-
-def describe_checkpoint_kind(kind: str) -> str:
-    """A phrase for :func:`checkpoint_kind`'s answer, e.g. for an error message."""
-    return _KIND_TEXT.get(kind, _KIND_TEXT["unknown"])
+register_format(
+    "camera", "a camera file (optics.save_camera)", lambda ckpt: "camera_config" in ckpt
+)
 
 
 def save_camera(camera: Camera, path: str | Path) -> None:

@@ -84,7 +84,7 @@ def test_an_extra_entry_is_an_attack_of_the_harness(extra_attacker, tmp_path):
     from attacks.registry import REGISTRY
     from attacks.training import load_attacker
     from optics import Camera
-    from optics.camera import checkpoint_kind, read_checkpoint
+    from optics.checkpoint_file import checkpoint_kind, read_checkpoint
 
     assert ATTACKS[-2:] == ("wiener_unet", "tiny_unet") and expand_attacks("all")[-1] == "tiny_unet"
     assert expand_attacks("tiny_unet,wiener") == ["wiener", "tiny_unet"]

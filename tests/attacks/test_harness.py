@@ -240,7 +240,7 @@ def test_camera_and_in_loop_attacker_come_from_one_read_of_the_file(
     assert reads == [path] and info["updates"] == 3
     for a, b in zip(camera.state_dict().values(), small_camera.state_dict().values(), strict=True):
         assert torch.equal(a, b)
-    raw = optics.camera.read_checkpoint(path)
+    raw = optics.checkpoint_file.read_checkpoint(path)
     reads.clear()
     camera, in_loop = camera_and_in_loop_attacker(path, raw)
     assert reads == [] and in_loop is not None

@@ -151,7 +151,7 @@ class _Payload:
 
 
 def test_checkpoints_are_read_weights_only(tmp_path, small_lens_kwargs):
-    from optics.camera import read_checkpoint
+    from optics.checkpoint_file import read_checkpoint
 
     cam = Camera("privacy", **small_lens_kwargs)
     torch.save({"camera_config": cam.config.to_dict(), "extra": _Payload()}, tmp_path / "obj.pt")
