@@ -45,13 +45,13 @@ def wiener_ssim(camera: Camera, data_root: str, out: Path, size: int, **kw: Any)
     return next(r["ssim"]["mean"] for r in result["rows"] if r["name"] == "wiener")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--ckpt", required=True)
     p.add_argument("--out", default="runs/measured_round_trip")
     p.add_argument("--pitch-um", type=float, default=4.4, help="bench camera pixel pitch")
     p.add_argument("--beam", type=int, default=3)
-    args = p.parse_args()
+    args = p.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
