@@ -10,8 +10,8 @@ Examples::
 
 Options given on the command line win over ``--config`` (a YAML file whose keys are the long
 option names with dashes as underscores, e.g. ``max_images: 240``), which jsonargparse reads and
-type-checks (:func:`build_parser`, :func:`parse`). ``python -m attacks.cli`` takes the same
-options without ``evaluate.py``.
+type-checks (:func:`build_parser`, :func:`parse`). ``evaluate.py attack`` is the one attack
+command (``python -m attacks.cli`` only names it).
 """
 
 from __future__ import annotations
@@ -191,7 +191,7 @@ def _check_config_file(path: Path) -> None:
         ) from None
 
 
-def build_parser(prog: str = "python -m attacks.cli") -> Any:
+def build_parser(prog: str = "evaluate.py attack") -> Any:
     """The attack options as a jsonargparse parser: ``--config`` YAML files (keys = the long
     option names with underscores, e.g. ``max_images: 240``) are parsed and type-checked by
     jsonargparse; errors raise (no exit) for :func:`parse`."""
@@ -403,10 +403,16 @@ def run(args: argparse.Namespace, checkpoint: Mapping[str, Any] | None = None) -
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m attacks.cli ...`` (same options as ``python evaluate.py attack``)."""
-    from optics.cli_errors import run_cli
+    """``python -m attacks.cli`` is no entry point: the one attack command is
+    ``python evaluate.py attack`` (same options); say so in one line."""
+    import sys
 
-    return run_cli(lambda args: run(parse(args)), argv)
+    print(
+        "error: python -m attacks.cli is retired: run python evaluate.py attack with the same "
+        "options",
+        file=sys.stderr,
+    )
+    return 2
 
 
 if __name__ == "__main__":

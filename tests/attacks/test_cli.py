@@ -1,4 +1,4 @@
-"""``evaluate.py attack`` / ``python -m attacks.cli``: options, --config, one-line errors."""
+"""``evaluate.py attack``: options, --config, one-line errors; attacks.cli names it."""
 
 import json
 
@@ -90,3 +90,11 @@ def test_command_line_wins_over_config_also_for_repeatable_options(tmp_path):
     args = parse(["--unet-option", "depth=2", "--config", str(cfg), "--epochs", "2"])
     assert args.epochs == 2 and args.unet_option == ["depth=2"]
     assert args.deblurgan_option == {"ndf": 32} and args.config is None
+
+
+def test_attacks_cli_module_names_the_one_attack_command(capsys):
+    from attacks.cli import main
+
+    assert main(["--camera", "ideal"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "python evaluate.py attack" in err
