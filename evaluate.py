@@ -377,6 +377,17 @@ def _study_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--strength-curve", default=d.strength_curve, metavar="N,N,...,all")
     parser.add_argument("--strength-attacker", default=d.strength_attacker)
     parser.add_argument("--seed", type=int, default=None, help="training seed (config's: 0)")
+    parser.add_argument(
+        "--saturate",
+        action="store_true",
+        help="attack each lens with every learned attacker trained to saturation "
+        "(evaluate.py attack --saturate; --max-images, --epochs and the strength curve are "
+        "then unused for them)",
+    )
+    parser.add_argument("--saturate-start", type=positive_int, default=d.saturate_start)
+    parser.add_argument("--saturate-cap", type=positive_int, default=d.saturate_cap)
+    parser.add_argument("--patience", type=positive_int, default=d.patience)
+    parser.add_argument("--saturate-max-epochs", type=positive_int, default=d.saturate_max_epochs)
 
 
 def _study(args: argparse.Namespace) -> int:
@@ -395,6 +406,11 @@ def _study(args: argparse.Namespace) -> int:
         strength_curve=args.strength_curve,
         strength_attacker=args.strength_attacker,
         seed=args.seed,
+        saturate=args.saturate,
+        saturate_start=args.saturate_start,
+        saturate_cap=args.saturate_cap,
+        patience=args.patience,
+        saturate_max_epochs=args.saturate_max_epochs,
     )
     settings.check()  # every option before the first model trains
     check_output_dir(args.out, "--out")

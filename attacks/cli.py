@@ -27,7 +27,15 @@ from optics.cli_errors import check_output_dir, finite_float, positive_int
 
 from .attackers import ATTACKERS
 
-__all__ = ["add_arguments", "build_parser", "build_target", "main", "parse", "run"]
+__all__ = [
+    "add_arguments",
+    "build_parser",
+    "build_target",
+    "main",
+    "parse",
+    "run",
+    "saturation_config",
+]
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +145,44 @@ def add_arguments(parser: argparse.ArgumentParser, config_action: Any = None) ->
         default=None,
         help="learned attacker of the strength curve (default: the first "
         "learned one in --attack, else unet)",
+    )
+    parser.add_argument(
+        "--saturate",
+        action="store_true",
+        help="saturation mode: train every learned attacker on doubling attacker-train pairs "
+        "(embedded scenes generated as needed), each to a validation plateau, until a doubling "
+        "gains < --saturate-gain test SSIM; an attacker that does not stop by the cap is "
+        "reported as a lower bound (docs/evaluation.md)",
+    )
+    parser.add_argument(
+        "--saturate-start", type=positive_int, default=600, help="pairs of the first level"
+    )
+    parser.add_argument(
+        "--saturate-cap", type=positive_int, default=19200, help="most attacker-train pairs tried"
+    )
+    parser.add_argument(
+        "--saturate-gain",
+        type=finite_float,
+        default=0.01,
+        help="test SSIM a doubling must gain to go on",
+    )
+    parser.add_argument(
+        "--patience",
+        type=positive_int,
+        default=3,
+        help="--saturate: epochs without a validation SSIM gain that end a level's training",
+    )
+    parser.add_argument(
+        "--saturate-max-epochs",
+        type=positive_int,
+        default=60,
+        help="--saturate: epoch cap of one level (a level that hits it has not plateaued)",
+    )
+    parser.add_argument(
+        "--saturate-test-pairs",
+        type=positive_int,
+        default=300,
+        help="--saturate on embedded scenes: attacker-test pairs (embedded test split)",
     )
     parser.add_argument("--no-faces", action="store_true", help="skip face detection")
     parser.add_argument(
@@ -336,6 +382,23 @@ def read_attacker_psf(
     return torch.from_numpy(psf), str(path)
 
 
+def saturation_config(args: argparse.Namespace) -> Any:
+    """``--saturate`` and its options as an ``attacks.saturation.SaturationConfig`` (None
+    without ``--saturate``)."""
+    if not getattr(args, "saturate", False):
+        return None
+    from .saturation import SaturationConfig
+
+    return SaturationConfig(
+        start_pairs=args.saturate_start,
+        cap_pairs=args.saturate_cap,
+        min_gain=args.saturate_gain,
+        patience=args.patience,
+        max_epochs=args.saturate_max_epochs,
+        test_pairs=args.saturate_test_pairs,
+    )
+
+
 def run(args: argparse.Namespace, checkpoint: Mapping[str, Any] | None = None) -> int:
     """Run the attacks and print where the report is; ``checkpoint``: ``--ckpt`` already
     read (``optics.checkpoint_file.read_checkpoint``) by a caller that needed it too."""
@@ -352,6 +415,7 @@ def run(args: argparse.Namespace, checkpoint: Mapping[str, Any] | None = None) -
     if not 0 < args.train_fraction < 1:
         raise ValueError(f"--train-fraction must be in (0, 1), got {args.train_fraction}")
     start = time.perf_counter()
+    saturation_config(args)  # its one-line errors before any work
     camera, in_loop = build_target(args, checkpoint)
     attacker_psf = read_attacker_psf(camera, args.attacker_psf, args.attacker_psf_pitch_um)
     check_output_dir(args.out, "--out")
@@ -392,6 +456,7 @@ def run(args: argparse.Namespace, checkpoint: Mapping[str, Any] | None = None) -
         strength_curve=args.strength_curve,
         strength_attacker=args.strength_attacker,
         detect_faces=not args.no_faces,
+        saturation=saturation_config(args),
         title=f"Attacks on {Path(args.ckpt).name if args.ckpt else args.camera + ' camera'}",
     )
     print(Path(result["files"]["report"]).read_text())

@@ -36,11 +36,12 @@ from optics.lenses import has_surface
 from . import nonblind as NB
 from .attackers import ATTACKERS
 from .metrics import FaceDetector
-from .pairs import PairSet, simulate_pairs, to_tensor, to_uint8
+from .pairs import PairSet, capture_images, simulate_pairs, to_tensor, to_uint8
 from .published import published_ssim_text
 from .registry import AttackRun, attack_functions, attack_names, learned_options
 from .report import grid_figure, strength_figure, write_report
-from .scenes import ImageSet, load_image_set
+from .saturation import EmbeddedPool, FixedPool, SaturationConfig, saturation_attack
+from .scenes import ImageSet, load_image_set, make_embedded_set
 from .scoring import report_rows, subset_list
 from .strength import parse_strength_curve, run_strength_curve
 
@@ -137,6 +138,7 @@ def run_attacks(
     title: str | None = None,
     in_loop: tuple[torch.nn.Module, dict[str, Any]] | None = None,
     attacker_psf: tuple[torch.Tensor, str] | None = None,
+    saturation: SaturationConfig | None = None,
 ) -> dict[str, Any]:
     """Attack ``camera`` on a set of scenes and measure how much privacy survives.
 
@@ -171,6 +173,13 @@ def run_attacks(
         attacker_psf: (PSF (C, K, K), its name) the non-blind attacks use instead of the
             camera's (a threat model where the attacker's PSF is not the lens's, e.g. the
             design PSF attacking the lens as made); the captures keep the camera's PSF.
+        saturation: train every learned attacker to saturation (``attacks.saturation``:
+            doubling attacker-train pairs, early stopping) instead of at one budget. With
+            "embedded" scenes the attacker-test pairs are ``saturation.test_pairs`` scenes of
+            the embedded test split and attacker-train pairs are generated as needed
+            (``max_images`` and ``train_fraction`` are then unused); other scenes are split as
+            usual and their attacker-train part is the pool. ``epochs`` is unused: the
+            per-level cap is ``saturation.max_epochs``.
 
     Returns:
         dict with "rows" (one per method: ssim, psnr, face_detection, reid; learned rows also
@@ -183,9 +192,18 @@ def run_attacks(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     camera = camera.eval()
-    pairs = _as_pairs(
-        camera, images_or_dataset, out, image_size, max_images, seed, train_fraction, device
-    )
+    pool = None
+    if saturation is not None and str(images_or_dataset) == "embedded":
+        pool = EmbeddedPool(
+            camera, out / "saturation" / "pool", image_size, seed, saturation.chunk_pairs, device
+        )
+        pairs = _saturation_pairs(camera, pool, saturation, image_size, seed, device)
+    else:
+        pairs = _as_pairs(
+            camera, images_or_dataset, out, image_size, max_images, seed, train_fraction, device
+        )
+        if saturation is not None:
+            pool = FixedPool(pairs)
     run = _attack_run(
         camera,
         pairs,
@@ -213,6 +231,8 @@ def run_attacks(
         if spec.needs_psf and (kind in names or (curve and curve_kind == kind)):
             learned_options(run, camera, kind)
     functions = attack_functions()
+    if saturation is not None:
+        functions.update({k: saturation_attack(k, pool, saturation) for k in ATTACKERS})
     for name in names:
         functions[name](run)
     if in_loop is not None:
@@ -251,6 +271,7 @@ def run_attacks(
             "strength_curve": curve,
             "strength_attacker": curve_kind if curve else None,
             "max_phase_step_rad": phase_step,
+            "saturation": saturation.to_dict() if saturation is not None else None,
         },
         "k": run.k_info,
         "learned": run.learned,
@@ -269,13 +290,48 @@ def run_attacks(
         test_faces,
         figure_rows,
     )
+    curves = [
+        p for info in run.learned.values() for p in (info.get("saturation") or {}).get("points", [])
+    ]
     strength_png = strength_figure(
-        out / "attack_strength.png", strength, rows[0 if rows[0]["name"] == "captured" else 1]
+        out / "attack_strength.png",
+        strength or curves,
+        rows[0 if rows[0]["name"] == "captured" else 1],
     )
     result["files"] = write_report(result, out)
     result["files"]["figure"] = str(figure) if figure else None
     result["files"]["strength_figure"] = str(strength_png) if strength_png else None
     return result
+
+
+def _saturation_pairs(
+    camera: torch.nn.Module,
+    pool: EmbeddedPool,
+    config: SaturationConfig,
+    image_size: int,
+    seed: int,
+    device: str,
+) -> PairSet:
+    """The run's pairs in saturation mode on embedded scenes: the pool's first
+    ``start_pairs`` as attacker-train (the non-blind attacks' K sweeps read them) and
+    ``test_pairs`` scenes of the embedded test split, with faces, as attacker-test."""
+    test = make_embedded_set(config.test_pairs, image_size, seed, split="test")
+    test_captures, psf = capture_images(camera, test.images, seed, device=device)
+    train_captures, train_originals = pool.get(config.start_pairs)
+    n_train = len(train_captures)
+    no_faces: list[list] = [[] for _ in range(n_train)]
+    return PairSet(
+        np.concatenate([train_captures, test_captures]),
+        np.concatenate([train_originals, test.images]),
+        np.arange(n_train),
+        np.arange(n_train, n_train + len(test)),
+        [f"train_{i:06d}" for i in range(n_train)] + list(test.names),
+        no_faces + list(test.faces or []),
+        [[] for _ in range(n_train)] + list(test.identities or []),
+        psf,
+        {"seed": seed, "source": f"{test.source}, train split generated on demand",
+         "camera": getattr(getattr(camera, "config", None), "to_dict", dict)()},
+    )  # fmt: skip
 
 
 def _constructor_options(
@@ -393,8 +449,10 @@ def _in_loop_row(
         f"({info['updates']} updates; not fresh)"
     )
     run.timings["in_loop"] = time.perf_counter() - t
-    fresh = [n for n in names if n in ATTACKERS]
-    presented = len(run.pairs.train) * run.epochs
+    fresh = [n for n in names if n in run.learned]
+    # pair presentations of each fresh attacker's kept run (its last level when saturating)
+    shown = {n: run.learned[n]["train_pairs"] * run.learned[n]["epochs"] for n in fresh}
+    presented = min(shown.values(), default=0)
     note = (
         f"This lens was trained against an in-loop {info['kind']} attacker (w_adversary "
         f"{info['w_adversary']:g}, {info['updates']} updates on {info['pairs_seen']} "
@@ -403,8 +461,9 @@ def _in_loop_row(
     if fresh:
         note += (
             f"The learned attacks ({', '.join(fresh)}) are fresh: trained from scratch "
-            f"after the lens was frozen, on {len(run.pairs.train)} attacker-train pairs for "
-            f"{run.epochs} epochs ({presented} pair presentations)."
+            "after the lens was frozen ("
+            + ", ".join(f"{n} {v} pair presentations" for n, v in shown.items())
+            + ")."
         )
         if presented <= info["pairs_seen"]:
             note += (

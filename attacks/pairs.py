@@ -24,7 +24,15 @@ from PIL import Image
 
 from .scenes import IMAGE_SUFFIXES, Box, ImageSet
 
-__all__ = ["PairSet", "load_pairs", "simulate_pairs", "to_tensor", "to_uint8", "write_pairs"]
+__all__ = [
+    "PairSet",
+    "capture_images",
+    "load_pairs",
+    "simulate_pairs",
+    "to_tensor",
+    "to_uint8",
+    "write_pairs",
+]
 
 log = logging.getLogger("attacks.data")  # the attack data's log lines keep their name
 
@@ -89,6 +97,29 @@ def _split_indices(n: int, train_fraction: float, seed: int) -> tuple[np.ndarray
 
 
 @torch.no_grad()
+def capture_images(
+    camera: torch.nn.Module,
+    images: np.ndarray,
+    seed: int,
+    batch_size: int = 32,
+    device: str | torch.device = "cpu",
+) -> tuple[np.ndarray, torch.Tensor | None]:
+    """Capture (N, H, W, 3) uint8 scenes with ``camera`` in eval mode, sensor noise drawn from a
+    generator seeded with ``seed``; returns ((N, H, W, 3) uint8 captures, (Λ, K, K) float32 PSF
+    on the CPU, or None without a lens)."""
+    camera = camera.to(device).eval()
+    gen = torch.Generator(device=device).manual_seed(seed)
+    captures = []
+    psf = None
+    for start in range(0, len(images), batch_size):
+        batch = to_tensor(images[start : start + batch_size], device)
+        captured, psf_b = camera.capture(batch, generator=gen)
+        captures.append(to_uint8(captured))
+        psf = psf_b if psf_b is not None else psf
+    return np.concatenate(captures), None if psf is None else psf.detach().float().cpu()
+
+
+@torch.no_grad()
 def simulate_pairs(
     camera: torch.nn.Module,
     image_set: ImageSet,
@@ -109,25 +140,17 @@ def simulate_pairs(
     Returns:
         PairSet with uint8 captures and the (Λ, K, K) PSF (None without a lens).
     """
-    camera = camera.to(device).eval()
-    gen = torch.Generator(device=device).manual_seed(seed)
-    captures = []
-    psf = None
-    for start in range(0, len(image_set), batch_size):
-        batch = to_tensor(image_set.images[start : start + batch_size], device)
-        captured, psf_b = camera.capture(batch, generator=gen)
-        captures.append(to_uint8(captured))
-        psf = psf_b if psf_b is not None else psf
+    captures, psf = capture_images(camera, image_set.images, seed, batch_size, device)
     train, test = _split_indices(len(image_set), train_fraction, seed)
     pairs = PairSet(
-        np.concatenate(captures),
+        captures,
         image_set.images,
         train,
         test,
         list(image_set.names),
         image_set.faces,
         image_set.identities,
-        None if psf is None else psf.detach().float().cpu(),
+        psf,
         {
             "seed": seed,
             "source": image_set.source,

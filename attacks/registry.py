@@ -63,21 +63,37 @@ class AttackRun:
     timings: dict[str, float] = field(default_factory=dict)
 
     def fit(self, kind: str, sel: np.ndarray, folder: Path) -> tuple[torch.nn.Module, dict]:
-        """Train learned attacker ``kind`` on attacker-train pairs ``sel``."""
+        """Train learned attacker ``kind`` on attacker-train pairs ``sel`` for ``epochs``."""
+        train = self.pairs.train[sel]
+        return self.fit_arrays(
+            kind, self.pairs.captures[train], self.pairs.originals[train], folder, self.epochs
+        )
+
+    def fit_arrays(
+        self,
+        kind: str,
+        captures: np.ndarray,
+        originals: np.ndarray,
+        folder: Path,
+        epochs: int,
+        patience: int | None = None,
+    ) -> tuple[torch.nn.Module, dict]:
+        """Train learned attacker ``kind`` on (N, H, W, 3) uint8 pairs with this run's options
+        (``patience``: early stopping, ``epochs`` then the cap)."""
         from .training import train_attacker
 
         extra = dict(self.options[kind])
         accelerator = "gpu" if str(self.device).startswith("cuda") else "cpu"
-        train = self.pairs.train[sel]
         return train_attacker(
             kind,
-            self.pairs.captures[train],
-            self.pairs.originals[train],
+            captures,
+            originals,
             folder,
-            epochs=self.epochs,
+            epochs=epochs,
             batch_size=self.batch_size,
             seed=self.seed,
             accelerator=accelerator,
+            patience=patience,
             vgg_weights=extra.pop("vgg_weights", self.vgg_weights),
             **extra,
         )

@@ -30,18 +30,21 @@ def strength_figure(
     import matplotlib.pyplot as plt
 
     fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.4))
-    x = [p["pairs"] for p in points]
-    sem = [p["ssim"]["std"] / max(p["ssim"]["n"], 1) ** 0.5 for p in points]
-    a.errorbar(
-        x,
-        [p["ssim"]["mean"] for p in points],
-        yerr=sem,
-        marker="o",
-        capsize=3,
-        label=points[0]["attacker"],
-    )
+    attackers = list(dict.fromkeys(p["attacker"] for p in points))  # one line each, in order
+    for kind in attackers:
+        mine = [p for p in points if p["attacker"] == kind]
+        sem = [p["ssim"]["std"] / max(p["ssim"]["n"], 1) ** 0.5 for p in mine]
+        a.errorbar(
+            [p["pairs"] for p in mine],
+            [p["ssim"]["mean"] for p in mine],
+            yerr=sem,
+            marker="o",
+            capsize=3,
+            label=kind,
+        )
     a.axhline(captured["ssim"]["mean"], color="grey", ls="--", label="captured (no attack)")
     a.set_xscale("log")
+    x = sorted({p["pairs"] for p in points})
     a.set_xticks(x, [str(v) for v in x])
     a.minorticks_off()
     a.set_xlabel("attacker-train pairs")
@@ -50,7 +53,8 @@ def strength_figure(
     for p in points:
         if p["val_history"] and p["val_identity_ssim"] is not None:
             gain = [v - p["val_identity_ssim"] for v in p["val_history"]]
-            b.plot(range(1, len(gain) + 1), gain, marker=".", label=f"{p['pairs']} pairs")
+            name = f"{p['pairs']} pairs" if len(attackers) == 1 else f"{p['attacker']} {p['pairs']}"
+            b.plot(range(1, len(gain) + 1), gain, marker=".", label=name)
     b.axhline(0.0, color="grey", ls="--")
     b.set_xlabel("epoch")
     b.set_ylabel("validation SSIM − identity")
@@ -89,6 +93,7 @@ def write_report(result: dict[str, Any], out_dir: str | Path) -> dict[str, str]:
         *_rows_section(result),
         *_learned_section(result.get("learned", {})),
         *_strength_section(result.get("strength") or []),
+        *_saturation_section(result.get("learned", {})),
     ]
     for note in result.get("notes", []):
         lines.append(f"- {note}")
@@ -121,8 +126,9 @@ def _rows_section(result: dict[str, Any]) -> list[str]:
         reid = row.get("reid", {})
         reid_s = "–" if not reid else f"{_pct(reid['top1'])} ({_pct(reid['chance'])})"
         below = " ↓" if row.get("beats_identity") is False else ""
+        bound = "≥ " if row.get("lower_bound") else ""
         lines.append(
-            f"| {row['label']} | {row['n']} | {_fmt(row['ssim'])}{below} | "
+            f"| {row['label']} | {row['n']} | {bound}{_fmt(row['ssim'])}{below} | "
             f"{_fmt(row['psnr'], 2)} | {_pct(fd.get('rate'))} | "
             f"{_pct(fd.get('false_positive_rate'))} | {reid_s} |"
         )
@@ -135,6 +141,15 @@ def _rows_section(result: dict[str, Any]) -> list[str]:
             + "): the attack recovers less than doing nothing, so it says nothing about the "
             "lens's privacy; the strongest attack that counts is taken over the capture and "
             "every attack.",
+        ]
+    bounded = [r for r in result["rows"] if r.get("lower_bound")]
+    if bounded:
+        lines += [
+            "",
+            "≥ **lower bound**: a learned attacker that was not trained to saturation; with "
+            "more pairs or epochs it may recover more ("
+            + "; ".join(f"{r['name']}: {r['budget']}" for r in bounded)
+            + ").",
         ]
     published = published_ssim_text()
     lines += [
@@ -209,6 +224,45 @@ def _strength_section(strength: list[dict[str, Any]]) -> list[str]:
             f"({p['best_epoch']}) | {_num(p['val_identity_ssim'])} | "
             f"{_num(p['val_best_ssim'])} | {_fmt(p['ssim'])} | {_fmt(p['psnr'], 2)} | "
             f"{_converged(p['converged'])} |"
+        )
+    lines.append("")
+    return lines
+
+
+def _saturation_section(learned: dict[str, Any]) -> list[str]:
+    """Per learned attacker of a ``--saturate`` run: its doubling (pairs → test SSIM, epochs,
+    why each level stopped, time per stage) and the verdict."""
+    curves = {k: info["saturation"] for k, info in learned.items() if info.get("saturation")}
+    if not curves:
+        return []
+    lines = [
+        "",
+        "### Attacker budget to saturation",
+        "",
+        "Each learned attacker retrained from scratch on doubling attacker-train pairs (the "
+        "first n of one generated pool), each level until validation SSIM stopped improving; "
+        "the doubling ends when it gains less than the set test SSIM and the level plateaued. "
+        "![curves](attack_strength.png)",
+        "",
+        "| attacker | pairs (train / val) | epochs (best) | stopped by | val SSIM best | "
+        "test SSIM | gain | pairs s | train s | test s |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for kind, curve in curves.items():
+        for p in curve["points"]:
+            gain = "–" if p.get("gain") is None else f"{p['gain']:+.4f}"
+            lines.append(
+                f"| {kind} | {p['pairs']} ({p['train_pairs']} / {p['val_pairs']}) | "
+                f"{p['epochs']} ({p['best_epoch']}) | {p.get('stopped', '–')} | "
+                f"{_num(p['val_best_ssim'])} | {_fmt(p['ssim'])} | {gain} | "
+                f"{p.get('seconds_pairs', 0):.0f} | {p.get('seconds') or 0:.0f} | "
+                f"{p.get('seconds_test', 0):.0f} |"
+            )
+    lines.append("")
+    for kind, curve in curves.items():
+        verdict = "**saturated**" if curve["status"] == "saturated" else "**lower bound**"
+        lines.append(
+            f"- {kind}: {verdict}: {curve['reason']} ({curve.get('seconds', 0):.0f} s in this run)."
         )
     lines.append("")
     return lines

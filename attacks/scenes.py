@@ -89,10 +89,15 @@ def _parse_boxes(entry: dict[str, Any]) -> list[Box]:
 
 
 def make_embedded_set(
-    num_images: int = 300, image_size: int = 128, seed: int = 0, split: str = "test"
+    num_images: int = 300,
+    image_size: int = 128,
+    seed: int = 0,
+    split: str = "test",
+    first: int = 0,
 ) -> ImageSet:
-    """The embedded scenes of ``captioning.synthetic`` (identical pixels to what its CLI writes
-    for ``split``), with face boxes and LFW identities."""
+    """The embedded scenes ``first`` … ``first + num_images - 1`` of ``captioning.synthetic``
+    (identical pixels to what its CLI writes for ``split``), with face boxes and LFW
+    identities; any index range can be generated, so a pool of pairs can grow on demand."""
     from captioning.scene_drawing import draw_scene
     from captioning.scene_grammar import sample_scene
     from captioning.synthetic import SPLIT_CODES
@@ -101,8 +106,10 @@ def make_embedded_set(
         raise ValueError(f"num_images must be >= 1, got {num_images}")
     if split not in SPLIT_CODES:
         raise ValueError(f"split must be one of {list(SPLIT_CODES)}, got {split!r}")
+    if first < 0:
+        raise ValueError(f"first must be >= 0, got {first}")
     images, names, faces, ids = [], [], [], []
-    for i in range(num_images):
+    for i in range(first, first + num_images):
         rng = np.random.default_rng([seed, SPLIT_CODES[split], i])
         scene = sample_scene(rng)
         images.append(draw_scene(scene, image_size, rng))

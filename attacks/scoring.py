@@ -12,7 +12,7 @@ from .metrics import FaceDetector, face_detection_rate, face_reidentification, m
 from .pairs import to_uint8
 from .registry import AttackRun
 
-__all__ = ["report_rows", "score_reconstruction", "subset_list"]
+__all__ = ["budget_status", "report_rows", "score_reconstruction", "subset_list"]
 
 
 def subset_list(values: list | None, indices: np.ndarray) -> list | None:
@@ -47,6 +47,22 @@ def score_reconstruction(
     if faces is not None:
         row["reid"] = face_reidentification(rec_u8, originals_u8[idx], faces, ids)
     return row
+
+
+def budget_status(info: dict[str, Any]) -> dict[str, Any]:
+    """Whether a learned attacker's figure is its saturated strength or a lower bound:
+    ``saturated`` (True / False / None: one budget, saturation not tested), ``lower_bound``
+    (True unless saturated) and ``budget`` (why, in words)."""
+    curve = info.get("saturation")
+    if curve is None:
+        return {
+            "saturated": None,
+            "lower_bound": True,
+            "budget": f"one budget ({info['train_pairs']} train pairs, {info['epochs']} "
+            "epochs): saturation not tested (--saturate)",
+        }
+    saturated = curve["status"] == "saturated"
+    return {"saturated": saturated, "lower_bound": not saturated, "budget": curve["reason"]}
 
 
 def report_rows(run: AttackRun, detector: FaceDetector | None) -> list[dict[str, Any]]:
@@ -91,7 +107,9 @@ def report_rows(run: AttackRun, detector: FaceDetector | None) -> list[dict[str,
     for row in rows:
         row["label"] = run.labels.get(row["name"], row["name"])
         if row["name"] in run.learned:
-            row["converged"] = run.learned[row["name"]]["converged"]
+            info = run.learned[row["name"]]
+            row["converged"] = info["converged"]
+            row.update(budget_status(info))
         if row["name"] not in ("original", "captured"):
             # an attack that ends below the capture on its own images recovers nothing: the
             # reports say so instead of presenting it as a privacy result

@@ -8,11 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from .metrics import mean_std, psnr, ssim
 from .registry import AttackRun
 
-__all__ = ["parse_strength_curve", "run_strength_curve"]
+__all__ = ["parse_strength_curve", "run_strength_curve", "strength_point"]
 
 
 def parse_strength_curve(spec: str | Sequence[int | str] | None) -> list[int | str]:
@@ -55,22 +56,23 @@ def run_strength_curve(
         else:
             model, info = run.fit(kind, np.sort(order[:n]), folder / f"{kind}_{n}")
             rec = reconstruct(model.generator, run.cap_test, run.batch_size, run.device)
-        ori = run.ori_test.cpu()
-        points.append(
-            {
-                "attacker": kind,
-                "pairs": n,
-                "train_pairs": info["train_pairs"],
-                "val_pairs": info["val_pairs"],
-                "epochs": info["epochs"],
-                "best_epoch": info["best_epoch"],
-                "val_history": info["val_history"],
-                "val_identity_ssim": info["val_identity_ssim"],
-                "val_best_ssim": info["val_best_ssim"],
-                "converged": info["converged"],
-                "ssim": mean_std(ssim(rec.float(), ori)),
-                "psnr": mean_std(psnr(rec.float(), ori)),
-                "seconds": info["seconds"],
-            }
-        )
+        points.append(strength_point(kind, n, info, rec, run.ori_test))
     return points
+
+
+def strength_point(
+    kind: str, n: int, info: dict[str, Any], rec: torch.Tensor, originals: torch.Tensor
+) -> dict[str, Any]:
+    """One point of a strength curve: attacker ``kind`` trained on ``n`` pairs (``info``: from
+    ``train_attacker``), its reconstructions ``rec`` (N, 3, H, W) scored against ``originals``."""
+    ori = originals.cpu()
+    keys = ("train_pairs", "val_pairs", "epochs", "best_epoch", "val_history",
+            "val_identity_ssim", "val_best_ssim", "converged", "seconds", "steps",
+            "content_loss", "backbone")  # fmt: skip
+    return {
+        "attacker": kind,
+        "pairs": n,
+        **{k: info.get(k) for k in keys},
+        "ssim": mean_std(ssim(rec.float(), ori)),
+        "psnr": mean_std(psnr(rec.float(), ori)),
+    }

@@ -42,7 +42,8 @@ def _loggers(out_dir: Path) -> list:
 
 
 class _ValHistory(L.Callback):
-    """Per-epoch validation SSIM (the attacker's learning curve)."""
+    """Per-epoch validation SSIM (the attacker's learning curve); saved in the checkpoints, so a
+    resumed run keeps the epochs before the interruption."""
 
     def __init__(self) -> None:
         self.history: list[float] = []
@@ -50,6 +51,12 @@ class _ValHistory(L.Callback):
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not trainer.sanity_checking and "val_ssim" in trainer.callback_metrics:
             self.history.append(float(trainer.callback_metrics["val_ssim"]))
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"history": list(self.history)}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.history = [float(v) for v in state_dict.get("history", [])]
 
 
 @torch.no_grad()
@@ -80,6 +87,7 @@ def train_attacker(
     resume: bool = True,
     val_fraction: float = 0.1,
     max_steps: int = -1,
+    patience: int | None = None,
     **hparams: Any,
 ) -> tuple[_AttackerBase, dict[str, Any]]:
     """Fit a learned attacker on (N, H, W, 3) uint8 pairs and keep its best validation epoch.
@@ -95,6 +103,8 @@ def train_attacker(
         val_fraction: share of the pairs held out for validation and checkpoint selection
             (at least 1 pair once there are 10; below 10 pairs nothing is held out, the last
             epoch is kept and convergence is not judged).
+        patience: early stopping: end training once validation SSIM has not improved for
+            this many epochs (``epochs`` is then the cap); None trains every epoch.
         hparams: forwarded to the attacker's constructor (e.g. ``backbone_weights``).
 
     Returns:
@@ -102,14 +112,19 @@ def train_attacker(
         checkpoint, logs, losses, notes, seconds, ``val_identity_ssim`` (captures as they are),
         ``val_start_ssim`` (the untrained attacker: identity, or Wiener for wiener_unet),
         ``val_best_ssim``, ``best_epoch``, ``val_history`` (SSIM per epoch of this run),
-        ``val_last_ssim`` and ``converged``:
-        True / False (best ≤ identity: "did not converge") / None (no validation pairs)).
+        ``val_last_ssim``, ``converged``:
+        True / False (best ≤ identity: "did not converge") / None (no validation pairs),
+        and ``stopped``: "plateau" (early stopping ended it) or "epoch cap").
     """
     spec = get_attacker(kind)
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
     if not 0 <= val_fraction < 1:
         raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
+    if patience is not None and patience < 1:
+        raise ValueError(
+            f"patience must be >= 1 epoch (or None: no early stopping), got {patience}"
+        )
     out_dir = Path(out_dir)
     L.seed_everything(seed, workers=True, verbose=False)
     train_ds, train_dl, val_dl = _loaders(
@@ -118,7 +133,7 @@ def train_attacker(
     model = spec.lightning_class()(**hparams)
     model.kind = kind  # the registry's name goes into its checkpoints (attacker_kind)
     trainer, checkpoint, history = _trainer(
-        out_dir, val_dl is not None, accelerator, epochs, max_steps, len(train_dl)
+        out_dir, val_dl is not None, accelerator, epochs, max_steps, len(train_dl), patience
     )
     last = out_dir / "checkpoints" / "last.ckpt"
     resume_from = str(last) if resume and last.is_file() else None
@@ -173,6 +188,8 @@ def train_attacker(
         "val_history": history.history,
         "converged": converged,
         "val_last_ssim": history.history[-1] if history.history else None,
+        "patience": patience,
+        "stopped": _stop_reason(trainer, epochs),
     }
     if spec.needs_psf:  # the Wiener stage's learned K
         info["k_final"] = model.generator.k
@@ -200,12 +217,29 @@ def _loaders(
     return train_ds, train_dl, val_dl
 
 
+def _stop_reason(trainer: L.Trainer, epochs: int) -> str:
+    """ "plateau" when early stopping ended the run before ``epochs``, else "epoch cap"."""
+    from lightning.pytorch.callbacks import EarlyStopping
+
+    stopper = next((c for c in trainer.callbacks if isinstance(c, EarlyStopping)), None)
+    if stopper is not None and stopper.wait_count >= stopper.patience:
+        return "plateau"
+    return "epoch cap"
+
+
 def _trainer(
-    out_dir: Path, validate: bool, accelerator: str, epochs: int, max_steps: int, train_batches: int
+    out_dir: Path,
+    validate: bool,
+    accelerator: str,
+    epochs: int,
+    max_steps: int,
+    train_batches: int,
+    patience: int | None = None,
 ) -> tuple[L.Trainer, Any, _ValHistory]:
     """Lightning trainer keeping ``best.ckpt`` (best val_ssim, when validating) and
-    ``last.ckpt``, with the validation-history callback."""
-    from lightning.pytorch.callbacks import ModelCheckpoint
+    ``last.ckpt``, with the validation-history callback and, given ``patience``, early stopping
+    on val_ssim (its state is in the checkpoints: a resumed run keeps counting)."""
+    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 
     ckpt_dir = out_dir / "checkpoints"
     checkpoint = (
@@ -224,13 +258,16 @@ def _trainer(
         )
     )
     history = _ValHistory()
+    callbacks: list[L.Callback] = [checkpoint, history]
+    if patience is not None and validate:
+        callbacks.append(EarlyStopping(monitor="val_ssim", mode="max", patience=patience))
     trainer = L.Trainer(
         accelerator=accelerator,
         devices=1,
         max_epochs=epochs,
         max_steps=max_steps,
         logger=_loggers(out_dir),
-        callbacks=[checkpoint, history],
+        callbacks=callbacks,
         enable_progress_bar=False,
         enable_model_summary=False,
         num_sanity_val_steps=0,

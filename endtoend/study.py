@@ -71,6 +71,20 @@ class StudySettings:
     seed: int | None = None
     beam: int = 3
     extra_lens_args: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # learned attackers trained to saturation (attacks.saturation) instead of at one budget
+    saturate: bool = False
+    saturate_start: int = 600
+    saturate_cap: int = 19200
+    patience: int = 3
+    saturate_max_epochs: int = 60
+
+    def saturation_argv(self) -> list[str]:
+        """The attack stage's ``--saturate`` options (none without ``saturate``)."""
+        if not self.saturate:
+            return []
+        return ["--saturate", "--saturate-start", str(self.saturate_start),
+                "--saturate-cap", str(self.saturate_cap), "--patience", str(self.patience),
+                "--saturate-max-epochs", str(self.saturate_max_epochs)]  # fmt: skip
 
     def check(self) -> None:
         """Refuse bad settings by name before anything trains."""
@@ -103,14 +117,29 @@ class StudySettings:
             )
         if self.max_images < 6:
             raise ValueError(f"--max-images {self.max_images}: at least 6 (attacker pairs)")
+        if self.saturate:
+            from attacks.saturation import SaturationConfig
+
+            SaturationConfig(
+                start_pairs=self.saturate_start,
+                cap_pairs=self.saturate_cap,
+                patience=self.patience,
+                max_epochs=self.saturate_max_epochs,
+            )
 
 
 def _reuse_or_clear(
-    folder: Path, done: Path, record: Mapping[str, Any], what: str, superset: str = ""
+    folder: Path,
+    done: Path,
+    record: Mapping[str, Any],
+    what: str,
+    superset: str = "",
+    keep_unfinished: bool = False,
 ) -> bool:
     """True when ``done`` exists and ``folder/study_run.json`` equals ``record`` (the list
     under key ``superset`` may hold more: a run with more attacks serves); an unfinished folder
-    is cleared; a finished one made with other settings is refused by name."""
+    is cleared (kept with ``keep_unfinished``: the stage resumes it itself, as a saturation
+    run does its levels); a finished one made with other settings is refused by name."""
     marker = folder / _MARKER
     if done.is_file() and marker.is_file():
         recorded = json.loads(marker.read_text())
@@ -126,7 +155,7 @@ def _reuse_or_clear(
             f"{ {k: recorded.get(k) for k in changed} }); remove the folder or choose another "
             "--out"
         )
-    if folder.exists():  # interrupted before it finished: start the stage again
+    if folder.exists() and not keep_unfinished:  # interrupted: start the stage again
         shutil.rmtree(folder)
     return False
 
@@ -247,8 +276,15 @@ def _attack(
         "epochs": epochs,
         "strength_curve": s.strength_curve if curve else None,
         "strength_attacker": s.strength_attacker if curve else None,
+        "saturation": s.saturation_argv() or None,
     }
-    if _reuse_or_clear(folder, results, record, "an attack run", superset="attacks") or check_only:
+    # a saturation run resumes its pool and levels, and refuses them for another lens itself
+    if (
+        _reuse_or_clear(
+            folder, results, record, "an attack run", "attacks", keep_unfinished=s.saturate
+        )
+        or check_only
+    ):
         return results
     from endtoend.checkpoints import training_checkpoint
 
@@ -259,8 +295,9 @@ def _attack(
     argv = [*size, "--ckpt", ckpt, "--images", str(data.get("root", "embedded")), "--split", "all",
             "--max-images", str(s.max_images), "--attack", attacks, "--epochs", str(epochs),
             "--backbone-weights", "none", "--out", str(folder)]  # fmt: skip
-    if curve:
+    if curve and not s.saturate:  # a saturation run measures its own curve per attacker
         argv += ["--strength-curve", s.strength_curve, "--strength-attacker", s.strength_attacker]
+    argv += s.saturation_argv()
     progress.info("[study] attacking %s -> %s", ckpt, folder)
     run(parse(argv), raw)
     (folder / _MARKER).write_text(json.dumps(record, indent=1))

@@ -65,6 +65,9 @@ class TradeoffPoint:
     max_reid_top1: float
     max_reid_chance: float
     attacks_counted: int
+    # a learned attacker that counts was not trained to saturation: the strongest attack may
+    # be stronger than ``attack_ssim`` (``attacks.scoring.budget_status``)
+    attack_lower_bound: bool = False
 
     @property
     def reid_over_chance_points(self) -> float:
@@ -182,6 +185,7 @@ def tradeoff_points(
                 max_reid_top1=float(top_.get("top1", math.nan)),
                 max_reid_chance=float(top_.get("chance", math.nan)),
                 attacks_counted=len(counted),
+                attack_lower_bound=any(bool(r.get("lower_bound")) for r in counted),
             )
         )
     return points
@@ -199,6 +203,14 @@ _NO_SHAPE_F1 = (
 )
 
 
+# said under the table when a camera's privacy figure is a lower bound on the attack
+_LOWER_BOUND = (
+    "\n≥ **lower bound**: a learned attacker of this camera was trained at one budget or did "
+    "not saturate by its cap (its attack report says which and why), so a stronger attacker "
+    "may recover more; `evaluate.py attack --saturate` trains each to saturation.\n"
+)
+
+
 def _markdown(points: Sequence[TradeoffPoint]) -> str:
     head = (
         "| camera | grounding F1 | shape F1 | CIDEr-D | best attack | its SSIM | its PSNR (dB) "
@@ -212,7 +224,7 @@ def _markdown(points: Sequence[TradeoffPoint]) -> str:
     body = "".join(
         f"| {p.camera} | {_num(p.grounding_f1, 3)} | {_num(p.shape_f1, 3)} | "
         f"{_num(p.cider_d, 1)} | {p.best_attack} | "
-        f"{p.attack_ssim:.3f} | {p.attack_psnr_db:.1f} | "
+        f"{'≥ ' if p.attack_lower_bound else ''}{p.attack_ssim:.3f} | {p.attack_psnr_db:.1f} | "
         f"{pct(p.attack_reid_top1)} ({pct(p.reid_chance)}) | "
         f"{p.max_reid_attack} {pct(p.max_reid_top1)} ({pct(p.max_reid_chance)}) |\n"
         for p in points
@@ -227,6 +239,7 @@ def _markdown(points: Sequence[TradeoffPoint]) -> str:
         "that re-identifies most above its own chance.\n\n"
         + head
         + body
+        + (_LOWER_BOUND if any(p.attack_lower_bound for p in points) else "")
         + (_NO_SHAPE_F1 if any(math.isnan(p.shape_f1) for p in points) else "")
     )
 
@@ -271,7 +284,7 @@ def _pyplot():
     return plt
 
 
-_SSIM_LABEL = "best attack SSIM (lower = more private)"
+_SSIM_LABEL = "best attack SSIM (lower = more private; ≥: lower bound)"
 # (x attribute, y attribute, x label, y label) per panel, row-major on a 2 × 2 grid: shape F1
 # first, the utility blur destroys first
 _PANELS = (
@@ -297,7 +310,8 @@ def tradeoff_figure(
         for colour, p in shown:
             x, y = getattr(p, x_key), getattr(p, y_key)
             ax.scatter([x], [y], color=colour)
-            ax.annotate(p.camera, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+            name = p.camera + (" (≥)" if p.attack_lower_bound and x_key == "attack_ssim" else "")
+            ax.annotate(name, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
         if not shown:  # an old caption table: say why the panel is empty
             ax.text(0.5, 0.5, f"{y_label} n/a in the caption table", ha="center",
                     va="center", transform=ax.transAxes, color="grey")  # fmt: skip

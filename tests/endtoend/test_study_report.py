@@ -110,3 +110,20 @@ def test_an_attack_below_the_capture_is_marked():
     )
     assert "0.040 / 20.0 / 5 % ↓" in text and "0.350 / 20.0 / 5 % |" in text
     assert "↓ = below the capture itself" in text
+
+
+def test_a_lower_bound_under_the_target_does_not_meet_it():
+    """A best fresh attacker under 0.45 that was not trained to saturation establishes
+    nothing; saturated, the same figure meets the target; every lower bound carries ≥."""
+    rows = [_row("original", 1.0, 1.0), _row("captured", 0.36)]
+    bounded = {**_row("unet", 0.40, converged=True), "lower_bound": True}
+    text = _report([*rows, bounded])
+    assert (
+        "best fresh learned attacker SSIM ≥ 0.400 (unet); target ≤ 0.45: **not established**"
+        in text
+    )
+    assert "≥ 0.400 / 20.0 / 5 %" in text
+    saturated = {**_row("unet", 0.40, converged=True), "lower_bound": False}
+    assert "SSIM 0.400 (unet); target ≤ 0.45: **met**" in _report([*rows, saturated])
+    above = {**_row("unet", 0.50, converged=True), "lower_bound": True}
+    assert "SSIM ≥ 0.500 (unet); target ≤ 0.45: **not met**" in _report([*rows, above])

@@ -19,6 +19,8 @@ from endtoend.study import StudySettings
         ({"strength_curve": "1,all"}, "strength curve point"),
         ({"strength_attacker": "wiener"}, "--strength-attacker"),
         ({"max_images": 3}, "--max-images 3"),
+        ({"saturate": True, "saturate_cap": 100}, "--saturate-cap 100 is below"),
+        ({"saturate": True, "patience": 9, "saturate_max_epochs": 9}, "must exceed --patience"),
     ],
 )
 def test_bad_settings_are_refused_by_name(change, message):
@@ -71,3 +73,39 @@ def test_fresh_attackers_of_a_longer_trained_lens_train_longer(tmp_path, monkeyp
     assert planned == {"attacks_ideal": 7, "attacks_adversary": 7, "attacks_adversary_wide": 14}
     text = study.study_markdown(settings, {}, {}, "", {})
     assert "for 7 epochs (adversary_wide: 14)" in text
+
+
+def test_a_saturating_study_passes_the_protocol_on_and_keeps_an_unfinished_attack(
+    tmp_path, monkeypatch
+):
+    """With --saturate the attack stage gets the protocol's options (no strength curve: each
+    attacker measures its own), and an interrupted attack folder is kept for it to resume."""
+    import attacks.cli
+    from endtoend import study
+
+    ckpt = tmp_path / "lens.ckpt"
+    ckpt.write_bytes(b"weights")
+    monkeypatch.setattr(
+        "endtoend.checkpoints.training_checkpoint",
+        lambda path: {"datamodule_hyper_parameters": {"image_size": 32}},
+    )
+    seen = {}
+
+    def run(args, raw):
+        seen["args"] = args
+        raise KeyboardInterrupt  # cut off mid-attack
+
+    monkeypatch.setattr(attacks.cli, "run", run)
+    folder = tmp_path / "attacks_adversary"
+    (folder / "saturation" / "unet" / "600").mkdir(parents=True)
+    settings = StudySettings(saturate=True, saturate_cap=2400, patience=2)
+    with pytest.raises(KeyboardInterrupt):
+        study._attack(folder, str(ckpt), "unet", settings, True, 10)
+    args = seen["args"]
+    assert args.saturate and args.saturate_cap == 2400 and args.patience == 2
+    assert args.strength_curve is None
+    assert (folder / "saturation" / "unet" / "600").is_dir()  # kept: the levels resume
+    with pytest.raises(KeyboardInterrupt):  # without --saturate the stage starts again
+        study._attack(folder, str(ckpt), "unet", StudySettings(), True, 10)
+    assert not (folder / "saturation").exists()
+    assert seen["args"].saturate is False and seen["args"].strength_curve == "100,300,all"

@@ -149,3 +149,20 @@ def test_bad_attack_specs_name_the_fix(tmp_path):
         load_attack_results(f"privacy={tmp_path / 'missing.json'}")
     with pytest.raises(FileNotFoundError, match=r"comparison\.csv"):
         read_caption_rows(tmp_path / "none.csv")
+
+
+def test_a_lower_bound_attacker_marks_the_cameras_privacy_figure(tmp_path):
+    """One learned attacker not trained to saturation makes the camera's strongest-attack SSIM
+    a lower bound, even when another attack is the strongest; saturated ones do not."""
+    bounded = {**_row("unet", 0.35, converged=True), "lower_bound": True}
+    saturated = {**_row("unet", 0.35, converged=True), "lower_bound": False}
+    rows = [_row("captured", 0.36), _row("wiener", 0.38)]
+    captions = {"privacy": {"camera": "privacy", "grounding_f1": "0.6", "shape_f1": "0.5"}}
+    (low,) = tradeoff_points(captions, {"privacy": {"rows": [*rows, bounded]}})
+    (sat,) = tradeoff_points(captions, {"privacy": {"rows": [*rows, saturated]}})
+    assert low.best_attack == "wiener" and low.attack_lower_bound is True
+    assert sat.attack_lower_bound is False
+    md = write_tradeoff([low], tmp_path / "low")["md"].read_text()
+    assert "| wiener | ≥ 0.380 |" in md and "≥ **lower bound**" in md
+    md = write_tradeoff([sat], tmp_path / "sat")["md"].read_text()
+    assert "≥" not in md
