@@ -235,6 +235,8 @@ def run_attacks(
         functions.update({k: saturation_attack(k, pool, saturation) for k in ATTACKERS})
     for name in names:
         functions[name](run)
+    if pool is not None:
+        run.timings["pair_pool"] = pool.seconds  # making attacker-train pairs (this run)
     if in_loop is not None:
         _in_loop_row(run, *in_loop, names)
     strength: list[dict[str, Any]] = []

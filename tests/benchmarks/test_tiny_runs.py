@@ -94,3 +94,27 @@ def test_bench_optics_steps_on_the_small_lens(small_lens_kwargs):
     with torch.no_grad():
         corr = torch.corrcoef(torch.stack([camera.lens().flatten(), baseline().flatten()]))[0, 1]
     assert float(corr) > 0.999  # the unoptimised reference computes the same PSF
+
+
+def test_band_ssim_filters_by_frequency_and_reads_a_lens(small_camera, capsys):
+    """The ideal low-pass keeps a cosine at or below its cutoff and removes one above it (the
+    closed form); band SSIM is low for the lowest band and high at Nyquist; a lens's MTF is at
+    most 1 and its band inside Nyquist; a camera without a lens has none."""
+    import torch
+
+    if str(BENCH) not in sys.path:
+        sys.path.insert(0, str(BENCH))
+    band = importlib.import_module("band_ssim")
+    x = torch.arange(32, dtype=torch.float64)
+    wave = 0.5 + 0.25 * torch.cos(2 * torch.pi * 4 / 32 * x)[None, None, None, :].expand(
+        1, 3, 32, 32
+    )
+    torch.testing.assert_close(band.lowpass(wave, 4 / 32), wave)  # 0.125 cycles/px kept
+    torch.testing.assert_close(band.lowpass(wave, 3 / 32), torch.full_like(wave, 0.5))  # removed
+    record = band.main(["--images", "4", "--image-size", "32"])
+    values = list(record["band_ssim"].values())
+    assert values[0] < 0.7 < values[-1]  # the lowest band alone is far from the scene
+    lens = band.lens_band(small_camera.eval())
+    assert lens["mtf"]["0.0312"] <= 1.0 + 1e-9 and 0 < lens["band_2pct_cyc_px"] <= 0.5
+    assert band.lens_band(type(small_camera)("ideal"))["mtf"] is None
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["benchmark"] == "band_ssim"
