@@ -121,6 +121,10 @@ def run_demo(
         (out / "comparison.md").read_text(),
         "Wall time (s): " + ", ".join(f"{k} {v:.0f}" for k, v in timings.items()),
         "",
+        f"Machine: {machine_line()}. The same seed gives the same table digit for digit on "
+        "the same machine; another CPU (another vector instruction set) can move it by a few "
+        "hundredths.",
+        "",
     ]
     sections += _demo_figures(out, results)
     if export and "privacy" in ckpts:
@@ -131,6 +135,28 @@ def run_demo(
     report = out / "report.md"
     report.write_text("\n".join(sections) + "\n")
     return report
+
+
+def machine_line() -> str:
+    """The CPU (model, the vector instructions torch dispatches to), torch's threads and
+    version, and the CUDA device if any: what a digit-for-digit rerun must match."""
+    import platform
+
+    import torch
+
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            model = next(ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    text = (
+        f"{model}, torch CPU kernels {torch.backends.cpu.get_cpu_capability()}, "
+        f"{torch.get_num_threads()} threads, torch {torch.__version__}"
+    )
+    if torch.cuda.is_available():
+        text += f", {torch.cuda.get_device_name(0)}"
+    return text
 
 
 def train_cameras(

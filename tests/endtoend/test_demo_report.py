@@ -30,6 +30,7 @@ def test_demo_writes_report_and_reruns_cleanly(
     for camera in cameras:
         assert f"| {camera} |" in text
     assert "grounding F1" in text and "colour P" in text
+    assert "Machine: " in text and "torch CPU kernels" in text  # what a rerun must match
     # shape F1 is a table column (not only named in the intro), right after shape R
     header = next(ln for ln in text.splitlines() if ln.startswith("| camera | B-1 |"))
     assert "| shape R | shape F1 | colour P |" in header
