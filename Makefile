@@ -28,10 +28,13 @@ demo: $(STAMP)
 # The privacy study (docs/results.md, "Privacy study"): four privacy lenses against fresh
 # attackers, on the demo's ideal captioner when `make demo` has run (else it trains its own).
 # About 2.5 h on a 2-core CPU (estimated from the stages' measured times: each lens 3-16 min of
-# training, 25-40 min of attacks); a rerun resumes.
+# training, 25-40 min of attacks); a rerun resumes. `make study STUDY_EXTRA=--saturate` trains every
+# learned attacker to saturation instead (evaluate.py attack --saturate): a GPU job, its wall time
+# not measured yet (one 1,200-pair U-Net level alone took ~20 min on the 2-core CPU).
 STUDY_ARGS ?= $(if $(wildcard runs/demo/ideal/checkpoints/best.ckpt),--init-from runs/demo/ideal/checkpoints/best.ckpt)
+STUDY_EXTRA ?=
 study: $(STAMP)
-	$(PY) evaluate.py study --out runs/study $(STUDY_ARGS)
+	$(PY) evaluate.py study --out runs/study $(STUDY_ARGS) $(STUDY_EXTRA)
 
 test: $(STAMP)
 	$(PY) -m ruff check .

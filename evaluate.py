@@ -388,6 +388,9 @@ def _study_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--saturate-cap", type=positive_int, default=d.saturate_cap)
     parser.add_argument("--patience", type=positive_int, default=d.patience)
     parser.add_argument("--saturate-max-epochs", type=positive_int, default=d.saturate_max_epochs)
+    parser.add_argument(
+        "--device", default=d.device, help="where the attack stage trains (cpu or cuda)"
+    )
 
 
 def _study(args: argparse.Namespace) -> int:
@@ -411,6 +414,7 @@ def _study(args: argparse.Namespace) -> int:
         saturate_cap=args.saturate_cap,
         patience=args.patience,
         saturate_max_epochs=args.saturate_max_epochs,
+        device=args.device,
     )
     settings.check()  # every option before the first model trains
     check_output_dir(args.out, "--out")

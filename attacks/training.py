@@ -148,6 +148,8 @@ def train_attacker(
             val_start = _mean_ssim(model.generator, val_dl)
     start = time.perf_counter()
     trainer.fit(model, train_dl, val_dl, ckpt_path=resume_from)
+    if trainer.interrupted:  # Lightning caught Ctrl-C: the run is not finished, say so upward
+        raise KeyboardInterrupt(f"{kind} attacker interrupted; rerun to resume from {last}")
     seconds = time.perf_counter() - start
     chosen, best_epoch = _keep_best(model, checkpoint, last, trainer)
     export = out_dir / "generator.pt"

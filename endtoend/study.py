@@ -77,6 +77,7 @@ class StudySettings:
     saturate_cap: int = 19200
     patience: int = 3
     saturate_max_epochs: int = 60
+    device: str = "cpu"  # where the attack stage trains its attackers ("cuda" on a GPU box)
 
     def saturation_argv(self) -> list[str]:
         """The attack stage's ``--saturate`` options (none without ``saturate``)."""
@@ -297,7 +298,7 @@ def _attack(
             "--backbone-weights", "none", "--out", str(folder)]  # fmt: skip
     if curve and not s.saturate:  # a saturation run measures its own curve per attacker
         argv += ["--strength-curve", s.strength_curve, "--strength-attacker", s.strength_attacker]
-    argv += s.saturation_argv()
+    argv += [*s.saturation_argv(), "--device", s.device]
     progress.info("[study] attacking %s -> %s", ckpt, folder)
     run(parse(argv), raw)
     (folder / _MARKER).write_text(json.dumps(record, indent=1))

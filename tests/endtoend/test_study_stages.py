@@ -98,11 +98,12 @@ def test_a_saturating_study_passes_the_protocol_on_and_keeps_an_unfinished_attac
     monkeypatch.setattr(attacks.cli, "run", run)
     folder = tmp_path / "attacks_adversary"
     (folder / "saturation" / "unet" / "600").mkdir(parents=True)
-    settings = StudySettings(saturate=True, saturate_cap=2400, patience=2)
+    settings = StudySettings(saturate=True, saturate_cap=2400, patience=2, device="cuda")
     with pytest.raises(KeyboardInterrupt):
         study._attack(folder, str(ckpt), "unet", settings, True, 10)
     args = seen["args"]
     assert args.saturate and args.saturate_cap == 2400 and args.patience == 2
+    assert args.device == "cuda"  # a GPU box trains the attackers there
     assert args.strength_curve is None
     assert (folder / "saturation" / "unet" / "600").is_dir()  # kept: the levels resume
     with pytest.raises(KeyboardInterrupt):  # without --saturate the stage starts again
