@@ -103,8 +103,9 @@ def train_attacker(
         val_fraction: share of the pairs held out for validation and checkpoint selection
             (at least 1 pair once there are 10; below 10 pairs nothing is held out, the last
             epoch is kept and convergence is not judged).
-        patience: early stopping: end training once validation SSIM has not improved for
-            this many epochs (``epochs`` is then the cap); None trains every epoch.
+        patience: early stopping: end training once validation SSIM has not improved (by
+            1e-4 or more) for this many epochs (``epochs`` is then the cap); None trains every
+            epoch.
         hparams: forwarded to the attacker's constructor (e.g. ``backbone_weights``).
 
     Returns:
@@ -262,7 +263,10 @@ def _trainer(
     history = _ValHistory()
     callbacks: list[L.Callback] = [checkpoint, history]
     if patience is not None and validate:
-        callbacks.append(EarlyStopping(monitor="val_ssim", mode="max", patience=patience))
+        # a gain under 1e-4 SSIM is noise, not learning: it does not reset the count
+        callbacks.append(
+            EarlyStopping(monitor="val_ssim", mode="max", patience=patience, min_delta=1e-4)
+        )
     trainer = L.Trainer(
         accelerator=accelerator,
         devices=1,

@@ -208,3 +208,27 @@ def test_a_fixed_budget_learned_row_is_labelled_a_lower_bound(tmp_path, small_ca
     assert "saturation not tested" in row["budget"]
     report = (tmp_path / "attack_report.md").read_text()
     assert "| ≥ " in report and "≥ **lower bound**" in report
+
+
+def test_early_stopping_ends_a_plateau_and_survives_a_resume(tmp_path, small_camera):
+    """With a vanishing learning rate nothing improves after the first validation: patience 2 ends training at
+    epoch 3 ("plateau"), not at the 30-epoch cap; a run cut at its cap ("epoch cap") resumed
+    with a larger cap keeps its validation history and its early-stopping count."""
+    from attacks.pairs import simulate_pairs
+    from attacks.scenes import make_embedded_set
+    from attacks.training import train_attacker
+
+    pairs = simulate_pairs(small_camera, make_embedded_set(12, 32, seed=0), None, seed=0)
+    cap, ori = pairs.captures, pairs.originals
+    # a learning rate of 1e-12 leaves the zero-initialised output layer at zero: the identity
+    tiny = {"base_channels": 4, "depth": 2, "lr": 1e-12, "min_lr": 1e-12}
+    _, info = train_attacker("unet", cap, ori, tmp_path / "a", epochs=30, patience=2, **tiny)
+    assert (info["epochs"], info["stopped"], len(info["val_history"])) == (3, "plateau", 3)
+    _, cut = train_attacker("unet", cap, ori, tmp_path / "b", epochs=2, patience=2, **tiny)
+    assert (cut["epochs"], cut["stopped"]) == (2, "epoch cap")
+    _, resumed = train_attacker("unet", cap, ori, tmp_path / "b", epochs=30, patience=2, **tiny)
+    assert resumed["resumed_from"] is not None
+    assert (resumed["epochs"], resumed["stopped"]) == (3, "plateau")  # one more epoch, not two
+    assert resumed["val_history"][:2] == cut["val_history"] and len(resumed["val_history"]) == 3
+    with pytest.raises(ValueError, match="patience must be >= 1"):
+        train_attacker("unet", cap, ori, tmp_path / "c", epochs=2, patience=0, **tiny)
