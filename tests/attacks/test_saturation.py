@@ -211,9 +211,9 @@ def test_a_fixed_budget_learned_row_is_labelled_a_lower_bound(tmp_path, small_ca
 
 
 def test_early_stopping_ends_a_plateau_and_survives_a_resume(tmp_path, small_camera):
-    """With a vanishing learning rate nothing improves after the first validation: patience 2 ends training at
-    epoch 3 ("plateau"), not at the 30-epoch cap; a run cut at its cap ("epoch cap") resumed
-    with a larger cap keeps its validation history and its early-stopping count."""
+    """With a vanishing learning rate nothing improves after the first validation: patience 2
+    ends training at epoch 3 ("plateau"), not at the 30-epoch cap; a run cut at its cap ("epoch
+    cap") resumed with a larger cap keeps its validation history and its early-stopping count."""
     from attacks.pairs import simulate_pairs
     from attacks.scenes import make_embedded_set
     from attacks.training import train_attacker
