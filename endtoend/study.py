@@ -293,7 +293,10 @@ def _attack(
     data = raw.get("datamodule_hyper_parameters", {})
     # every camera at the size its captioner saw (the ideal camera has no PSF to size it by)
     size = ["--image-size", str(data["image_size"])] if data.get("image_size") else []
-    argv = [*size, "--ckpt", ckpt, "--images", str(data.get("root", "embedded")), "--split", "all",
+    # saturating, the attackers need more scenes than the data root holds: the embedded
+    # generator makes them (the study's data set is the embedded one)
+    images = "embedded" if s.saturate else str(data.get("root", "embedded"))
+    argv = [*size, "--ckpt", ckpt, "--images", images, "--split", "all",
             "--max-images", str(s.max_images), "--attack", attacks, "--epochs", str(epochs),
             "--backbone-weights", "none", "--out", str(folder)]  # fmt: skip
     if curve and not s.saturate:  # a saturation run measures its own curve per attacker

@@ -87,7 +87,7 @@ def test_a_saturating_study_passes_the_protocol_on_and_keeps_an_unfinished_attac
     ckpt.write_bytes(b"weights")
     monkeypatch.setattr(
         "endtoend.checkpoints.training_checkpoint",
-        lambda path: {"datamodule_hyper_parameters": {"image_size": 32}},
+        lambda path: {"datamodule_hyper_parameters": {"image_size": 32, "root": "data/x"}},
     )
     seen = {}
 
@@ -104,9 +104,11 @@ def test_a_saturating_study_passes_the_protocol_on_and_keeps_an_unfinished_attac
     args = seen["args"]
     assert args.saturate and args.saturate_cap == 2400 and args.patience == 2
     assert args.device == "cuda"  # a GPU box trains the attackers there
+    assert args.images == "embedded"  # generated on demand, not the data root's 900 images
     assert args.strength_curve is None
     assert (folder / "saturation" / "unet" / "600").is_dir()  # kept: the levels resume
     with pytest.raises(KeyboardInterrupt):  # without --saturate the stage starts again
         study._attack(folder, str(ckpt), "unet", StudySettings(), True, 10)
     assert not (folder / "saturation").exists()
     assert seen["args"].saturate is False and seen["args"].strength_curve == "100,300,all"
+    assert seen["args"].images == "data/x"
