@@ -21,6 +21,7 @@ this module is the command line. Each subcommand registers itself in ``SUBCOMMAN
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -250,7 +251,9 @@ def _progress_logging() -> None:
 
 def _demo_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="runs/demo")
-    parser.add_argument("--config", default="configs/demo.yaml")
+    parser.add_argument(
+        "--train-config", default="configs/demo.yaml", help="the LightningCLI config it trains"
+    )
     parser.add_argument(
         "--presets",
         nargs="+",
@@ -287,7 +290,7 @@ def _demo(args: argparse.Namespace) -> int:
     _progress_logging()
     report = run_demo(
         Path(args.out),
-        args.config,
+        args.train_config,
         args.presets,
         args.max_epochs,
         attacks=not args.skip_attacks,
@@ -350,7 +353,9 @@ def _study_args(parser: argparse.ArgumentParser) -> None:
 
     d = StudySettings()
     parser.add_argument("--out", default="runs/study", help="study folder (reruns resume it)")
-    parser.add_argument("--config", default=d.config, help="base LightningCLI config")
+    parser.add_argument(
+        "--train-config", default=d.config, help="base LightningCLI config of the lenses"
+    )
     parser.add_argument(
         "--init-from",
         default=None,
@@ -398,7 +403,7 @@ def _study(args: argparse.Namespace) -> int:
 
     _progress_logging()
     settings = StudySettings(
-        config=args.config,
+        config=args.train_config,
         init_from=args.init_from,
         blind_ckpt=args.blind_ckpt,
         lenses=tuple(args.lenses),
@@ -429,12 +434,39 @@ SUBCOMMANDS["study"] = (
 )
 
 
+# top-level keys of a LightningCLI config: given as --config to demo / study, it is the training
+# config their --config meant before it became --train-config
+_TRAINING_KEYS = {"model", "data", "trainer", "seed_everything", "ckpt_path", "optimizer"}
+
+
+def _refuse_training_config(argv: list[str]) -> None:
+    """``demo`` / ``study`` ``--config TRAINING.yaml`` (the old meaning): one line naming
+    ``--train-config``; ``--config`` is now the subcommand's options as YAML, as everywhere."""
+    if not argv or argv[0] not in ("demo", "study"):
+        return
+    import yaml
+
+    for flag, value in itertools.pairwise(argv):
+        if flag != "--config" or not Path(value).is_file():
+            continue
+        try:
+            keys = set(yaml.safe_load(Path(value).read_text()) or {})
+        except (yaml.YAMLError, TypeError, AttributeError):
+            continue  # not a mapping: jsonargparse names the problem
+        if keys & _TRAINING_KEYS:
+            raise ValueError(
+                f"evaluate.py {argv[0]} --config {value}: that is a training config "
+                f"({', '.join(sorted(keys & _TRAINING_KEYS))}); pass it as --train-config "
+                f"{value} (--config takes this command's own options as YAML)"
+            )
+
+
 def _main(argv: list[str]) -> int:
     # jsonargparse, as every privcam CLI: a subcommand takes --config YAML (keys: its long
-    # option names with underscores) and validates its options. Three own --config: attack
-    # reads it itself (attacks.cli.parse: the command line wins, also for repeatable
-    # options); for demo and study it is the training config they run
-    own_config = ("attack", "demo", "study")
+    # option names with underscores) and validates its options. attack reads its --config
+    # itself (attacks.cli.parse: the command line wins, also for repeatable options)
+    _refuse_training_config(argv)
+    own_config = ("attack",)
     parser = ArgumentParser(prog="evaluate.py", description=__doc__.split("\n\n")[0], config=False)
     sub = parser.add_subcommands(dest="command", required=True)
     for name, (add_args, _, help_text) in SUBCOMMANDS.items():

@@ -353,7 +353,10 @@ def saturation_attack(kind: str, pool: PairPool, config: SaturationConfig) -> Ca
         levels = doubling_levels(config.start_pairs, config.cap_pairs)
         curve = run_doubling(levels, fit_level, config.min_gain, folder, pool.available)
         last = curve["points"][-1]
-        generator = load_attacker(last["checkpoint"]).to(run.device)
+        ckpt = Path(last["checkpoint"])
+        if not ckpt.is_file():  # the run folder was moved since: the level's own copy
+            ckpt = folder / str(last["pairs"]) / "checkpoints" / ckpt.name
+        generator = load_attacker(ckpt).to(run.device)
         run.recons[kind] = reconstruct(generator, run.cap_test, run.batch_size, run.device)
         info = dict(infos.get(last["pairs"]) or _info_from_point(last))
         curve["seconds"] = time.perf_counter() - start

@@ -95,7 +95,9 @@ class StudySettings:
                 f"--lenses {list(self.lenses)}: choose one or more of {list(STUDY_LENSES)}"
             )
         if not Path(self.config).is_file():
-            raise FileNotFoundError(f"--config {self.config} not found (e.g. configs/demo.yaml)")
+            raise FileNotFoundError(
+                f"--train-config {self.config} not found (e.g. configs/demo.yaml)"
+            )
         for flag, path in (("--init-from", self.init_from), ("--blind-ckpt", self.blind_ckpt)):
             if path is not None:
                 from endtoend.checkpoints import training_checkpoint

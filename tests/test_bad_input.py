@@ -448,6 +448,8 @@ def files(tmp_path_factory) -> dict[str, Path]:
     f["bad_yaml"].write_text("epochs: 3\nmodel:\n  w_dec: [1,\n")
     f["afile"] = d / "afile"
     f["afile"].write_text("")
+    f["train_yaml"] = d / "train.yaml"  # a LightningCLI config
+    f["train_yaml"].write_text("trainer:\n  max_epochs: 1\nmodel:\n  w_dec: 0.4\n")
     doc = lens_to_dict(Camera("privacy", **SMALL_LENS))
     doc["wavelengths_nm"] = [1.0, 2.0, 3.0]
     f["edited_lens"] = d / "lens.json"
@@ -494,6 +496,10 @@ CASES = [
     ("evaluate", "study --init-from {dir}/missing.ckpt --out {dir}/s", "--init-from"),
     ("evaluate", "study --init-from {attacker} --out {dir}/s", "attacker checkpoint"),
     ("evaluate", "study --config {dir}/none.yaml --out {dir}/s", "--config"),
+    ("evaluate", "study --train-config {dir}/none.yaml --out {dir}/s", "--train-config"),
+    # the old meaning of demo / study --config: one line naming the new option
+    ("evaluate", "study --config {train_yaml} --out {dir}/s", "pass it as --train-config"),
+    ("evaluate", "demo --config {train_yaml} --out {dir}/d", "pass it as --train-config"),
     ("evaluate", "study --attack wienr --out {dir}/s", "wienr"),
     ("evaluate", "study --strength-curve 1,all --out {dir}/s", "strength curve point"),
     ("evaluate", "study --strength-attacker wiener --out {dir}/s", "--strength-attacker"),

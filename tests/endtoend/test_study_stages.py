@@ -13,7 +13,7 @@ from endtoend.study import StudySettings
     [
         ({"lenses": ("published", "mystery")}, "--lenses"),
         ({"lenses": ()}, "--lenses"),
-        ({"config": "nowhere.yaml"}, "--config nowhere.yaml"),
+        ({"config": "nowhere.yaml"}, "--train-config nowhere.yaml"),
         ({"init_from": "nowhere.ckpt"}, "--init-from nowhere.ckpt"),
         ({"attacks": "wienr"}, "wienr"),
         ({"strength_curve": "1,all"}, "strength curve point"),
@@ -112,3 +112,40 @@ def test_a_saturating_study_passes_the_protocol_on_and_keeps_an_unfinished_attac
     assert not (folder / "saturation").exists()
     assert seen["args"].saturate is False and seen["args"].strength_curve == "100,300,all"
     assert seen["args"].images == "data/x"
+
+
+def test_config_is_the_commands_own_options_and_train_config_the_training_one(
+    tmp_path, monkeypatch
+):
+    """`evaluate.py study|demo --config F` reads the command's options from YAML, as every
+    subcommand; the LightningCLI config they train is --train-config."""
+    import evaluate
+    from endtoend import study
+
+    seen = {}
+
+    def fake_study(out, settings):
+        seen["study"] = settings
+        report = tmp_path / "study.md"
+        report.write_text("")
+        return report
+
+    def fake_demo(out, config, presets, max_epochs, **kwargs):
+        seen["demo"] = (config, presets, kwargs["lens_epochs"])
+        report = tmp_path / "report.md"
+        report.write_text("")
+        return report
+
+    monkeypatch.setattr(study, "run_study", fake_study)
+    monkeypatch.setattr(evaluate, "run_demo", fake_demo)
+    options = tmp_path / "options.yaml"
+    options.write_text("lens_epochs: 3\nsaturate: true\npatience: 2\n")
+    assert evaluate.main(["study", "--config", str(options), "--out", str(tmp_path / "s")]) == 0
+    s = seen["study"]
+    assert (s.lens_epochs, s.saturate, s.patience) == (3, True, 2)
+    assert s.config.endswith("configs/demo.yaml")  # the default training config
+    demo_options = tmp_path / "demo.yaml"
+    demo_options.write_text("lens_epochs: 1\npresets: [ideal]\n")
+    argv = ["demo", "--config", str(demo_options), "--train-config", "configs/demo.yaml"]
+    assert evaluate.main([*argv, "--out", str(tmp_path / "d")]) == 0
+    assert seen["demo"] == ("configs/demo.yaml", ["ideal"], 1)
