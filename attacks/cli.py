@@ -29,6 +29,7 @@ from .attackers import ATTACKERS
 
 __all__ = [
     "add_arguments",
+    "attack_options",
     "build_parser",
     "build_target",
     "main",
@@ -298,6 +299,20 @@ def parse(argv: list[str]) -> argparse.Namespace:
     values.pop("__path__", None)
     values["config"] = None  # already applied
     return argparse.Namespace(**values)
+
+
+def attack_options(**values: Any) -> argparse.Namespace:
+    """The options of ``evaluate.py attack`` for a caller in Python (the study): the defaults
+    with ``values`` (keys: the option names with underscores, e.g. ``max_images=900``) put in;
+    an unknown key is refused by name. :func:`run` takes the result."""
+    args = parse([])
+    unknown = sorted(k for k in values if not hasattr(args, k))
+    if unknown:
+        valid = sorted(k for k in vars(args) if k != "config")
+        raise ValueError(f"unknown attack option(s) {unknown}; valid: {valid}")
+    for key, value in values.items():
+        setattr(args, key, value)
+    return args
 
 
 def _as_argv(args: argparse.Namespace) -> list[str]:

@@ -79,13 +79,14 @@ class StudySettings:
     saturate_max_epochs: int = 60
     device: str = "cpu"  # where the attack stage trains its attackers ("cuda" on a GPU box)
 
-    def saturation_argv(self) -> list[str]:
-        """The attack stage's ``--saturate`` options (none without ``saturate``)."""
+    def saturation_options(self) -> dict[str, Any]:
+        """The attack stage's saturation options (``attacks.cli`` names; none without
+        ``saturate``)."""
         if not self.saturate:
-            return []
-        return ["--saturate", "--saturate-start", str(self.saturate_start),
-                "--saturate-cap", str(self.saturate_cap), "--patience", str(self.patience),
-                "--saturate-max-epochs", str(self.saturate_max_epochs)]  # fmt: skip
+            return {}
+        return {"saturate": True, "saturate_start": self.saturate_start,
+                "saturate_cap": self.saturate_cap, "patience": self.patience,
+                "saturate_max_epochs": self.saturate_max_epochs}  # fmt: skip
 
     def check(self) -> None:
         """Refuse bad settings by name before anything trains."""
@@ -267,7 +268,7 @@ def _attack(
     """``evaluate.py attack`` on one camera (fresh attackers, ``epochs`` each), unless a
     matching run is there; ``check_only``: only refuse a mismatched finished run (before the
     captions stage)."""
-    from attacks.cli import parse, run
+    from attacks.cli import attack_options, run
     from attacks.harness import expand_attacks
 
     results = folder / "attack_results.json"
@@ -279,7 +280,7 @@ def _attack(
         "epochs": epochs,
         "strength_curve": s.strength_curve if curve else None,
         "strength_attacker": s.strength_attacker if curve else None,
-        "saturation": s.saturation_argv() or None,
+        "saturation": s.saturation_options() or None,
     }
     # a saturation run resumes its pool and levels, and refuses them for another lens itself
     if (
@@ -293,19 +294,27 @@ def _attack(
 
     raw = training_checkpoint(ckpt)  # read once: the data settings, the camera, its attacker
     data = raw.get("datamodule_hyper_parameters", {})
-    # every camera at the size its captioner saw (the ideal camera has no PSF to size it by)
-    size = ["--image-size", str(data["image_size"])] if data.get("image_size") else []
     # saturating, the attackers need more scenes than the data root holds: the embedded
     # generator makes them (the study's data set is the embedded one)
     images = "embedded" if s.saturate else str(data.get("root", "embedded"))
-    argv = [*size, "--ckpt", ckpt, "--images", images, "--split", "all",
-            "--max-images", str(s.max_images), "--attack", attacks, "--epochs", str(epochs),
-            "--backbone-weights", "none", "--out", str(folder)]  # fmt: skip
+    options = attack_options(
+        # every camera at the size its captioner saw (the ideal camera has no PSF to size it by)
+        image_size=data.get("image_size") or None,
+        ckpt=ckpt,
+        images=images,
+        split="all",
+        max_images=s.max_images,
+        attack=attacks,
+        epochs=epochs,
+        backbone_weights="none",
+        out=str(folder),
+        device=s.device,
+        **s.saturation_options(),
+    )
     if curve and not s.saturate:  # a saturation run measures its own curve per attacker
-        argv += ["--strength-curve", s.strength_curve, "--strength-attacker", s.strength_attacker]
-    argv += [*s.saturation_argv(), "--device", s.device]
+        options.strength_curve, options.strength_attacker = s.strength_curve, s.strength_attacker
     progress.info("[study] attacking %s -> %s", ckpt, folder)
-    run(parse(argv), raw)
+    run(options, raw)
     (folder / _MARKER).write_text(json.dumps(record, indent=1))
     return results
 
