@@ -474,6 +474,10 @@ def _main(argv: list[str]) -> int:
                                    config=name not in own_config)  # fmt: skip
         add_args(subparser)
         sub.add_subcommand(name, subparser, help=help_text)
+    if argv[:1] == ["attack"] and not {"-h", "--help"} & set(argv):
+        from attacks.cli import parse  # one parse, --config files first (see above)
+
+        return _attack(parse(argv[1:]))
     cfg = parser.parse_args(argv)
     args = cfg[cfg.command]
     return SUBCOMMANDS[cfg.command][1](args)

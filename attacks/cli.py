@@ -315,29 +315,6 @@ def attack_options(**values: Any) -> argparse.Namespace:
     return args
 
 
-def _as_argv(args: argparse.Namespace) -> list[str]:
-    """The options of an argparse namespace that differ from their defaults, as argv (the
-    ``--config`` left out): what the user typed, for :func:`parse`."""
-    reference = argparse.ArgumentParser()
-    add_arguments(reference)
-    argv: list[str] = []
-    for action in reference._actions:
-        if not action.option_strings or action.dest in ("help", "config"):
-            continue
-        value = getattr(args, action.dest, action.default)
-        if value == action.default:
-            continue
-        flag = action.option_strings[0]
-        if isinstance(action, argparse._StoreTrueAction):
-            argv.append(flag)
-        elif isinstance(action, argparse._AppendAction):
-            for item in value:
-                argv += [flag, str(item)]
-        else:
-            argv += [flag, str(value)]
-    return argv
-
-
 def build_target(
     args: argparse.Namespace, checkpoint: Mapping[str, Any] | None = None
 ) -> tuple[Any, tuple[Any, dict[str, Any]] | None]:
@@ -425,8 +402,11 @@ def run(args: argparse.Namespace, checkpoint: Mapping[str, Any] | None = None) -
     import lightning.pytorch  # noqa: F401  (its import sets its own INFO level; quieten after)
 
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
-    if args.config:  # jsonargparse reads the file; the command line's options win
-        args = parse(["--config", str(args.config), *_as_argv(args)])
+    if getattr(args, "config", None):  # a namespace not made by parse(): read the file once
+        raise ValueError(
+            "attacks.cli.run takes parsed options (attacks.cli.parse or attack_options); "
+            f"--config {args.config} is applied by parse"
+        )
     if not 0 < args.train_fraction < 1:
         raise ValueError(f"--train-fraction must be in (0, 1), got {args.train_fraction}")
     start = time.perf_counter()

@@ -15,7 +15,6 @@ Two measurements on the embedded test scenes (the attack harness's attacker-test
 
 from __future__ import annotations
 
-import argparse
 import json
 import platform
 import time
@@ -28,6 +27,7 @@ import torch
 from attacks.metrics import ssim
 from attacks.pairs import to_tensor
 from attacks.scenes import make_embedded_set
+from optics.cli_config import ArgumentParser
 from optics.merit import radial_mtf
 
 CUTOFFS = (1 / 32, 1 / 16, 3 / 32, 1 / 8, 3 / 16, 1 / 4, 1 / 2)  # cycles per pixel
@@ -72,7 +72,7 @@ def lens_band(camera: Any, cutoffs: tuple[float, ...] = CUTOFFS) -> dict[str, An
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--ckpt", action="append", default=[], help="lens checkpoint (repeat)")
     parser.add_argument("--preset", action="append", default=[], help="camera preset (repeat)")
     parser.add_argument("--images", type=int, default=300)

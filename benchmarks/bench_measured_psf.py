@@ -14,7 +14,6 @@ attacked with the measured PSF (the attacker who measured the lens as made).
 
 from __future__ import annotations
 
-import argparse
 import json
 import platform
 import time
@@ -31,6 +30,7 @@ from endtoend.checkpoints import load_model
 from endtoend.evaluation import evaluate_captions
 from optics import Camera
 from optics.bench import simulate_bench_measurement
+from optics.cli_config import ArgumentParser
 from optics.measured_psf import centroid_px
 
 
@@ -46,7 +46,7 @@ def wiener_ssim(camera: Camera, data_root: str, out: Path, size: int, **kw: Any)
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--ckpt", required=True)
     p.add_argument("--out", default="runs/measured_round_trip")
     p.add_argument("--pitch-um", type=float, default=4.4, help="bench camera pixel pitch")

@@ -99,7 +99,8 @@ def make_optics_steps(
     """Timed optics steps: PSF forward (no grad), PSF forward+backward, and image formation
     (PSF + linear convolution of ``batch``×3×``image``² scenes + sensor) forward+backward."""
     lens = camera.lens
-    weights = torch.rand(3, camera.config.psf_size_px, camera.config.psf_size_px, device=device)
+    k = camera.config.lens.psf_size_px
+    weights = torch.rand(3, k, k, device=device)
     images = torch.rand(batch, 3, image, image, device=device)
 
     def psf_fwd() -> None:

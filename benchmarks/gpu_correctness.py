@@ -18,6 +18,8 @@ import bench_optics
 import torch
 from gpu_sizes import Sizes
 
+from optics.camera import LENS_OPTIONS
+
 __all__ = [
     "GRAD_REL_TOL",
     "IMAGE_ABS_TOL",
@@ -108,7 +110,8 @@ def fit_args(device: torch.device, sizes: Sizes, data: Path, run_dir: Path) -> l
     ]  # fmt: skip
     camera = {"pupil_grid": sizes.grid, "num_zernike": sizes.terms, **sizes.camera}
     for key, value in {**camera, **sizes.captioner}.items():
-        prefix = "--model.camera." if key in camera else "--model."
+        lens = "lens." if key in LENS_OPTIONS else ""  # CameraConfig.lens
+        prefix = f"--model.camera.{lens}" if key in camera else "--model."
         args += [prefix + key, str(value)]
     return args + sizes.fit_extra
 

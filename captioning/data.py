@@ -15,7 +15,6 @@ CNN runs once per image and its features are expanded after the encoder.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import sys
@@ -46,7 +45,8 @@ from captioning.prepared import (
     records_fingerprint,
 )
 from captioning.vocab import Vocabulary
-from optics.cli_errors import ArgumentParser, check_output_dir, positive_int, run_cli
+from optics.cli_config import ArgumentParser
+from optics.cli_errors import check_output_dir, positive_int, run_cli
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -268,12 +268,13 @@ def collate_captions(
 # --------------------------------------------------------------------------------------------
 def _main(argv: list[str]) -> int:
     parser = ArgumentParser(
-        prog="python -m captioning.data",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog="python -m captioning.data", description=__doc__, raw_description=True, config=False
     )
-    sub = parser.add_subparsers(dest="command", required=True)
-    prep = sub.add_parser("prepare", help="write resized uint8 arrays per split")
+    sub = parser.add_subcommands(dest="command", required=True)
+    prep = ArgumentParser(
+        prog="python -m captioning.data prepare",
+        description="write resized uint8 arrays per split",
+    )
     prep.add_argument("--root", required=True, help="data root (Karpathy and/or COCO files)")
     prep.add_argument(
         "--size", type=positive_int, default=256, help="square image size in pixels (>= 8)"
@@ -287,9 +288,10 @@ def _main(argv: list[str]) -> int:
         action="store_true",
         help="rebuild splits that are already prepared and up to date",
     )
-    args = parser.parse_args(argv)
+    sub.add_subcommand("prepare", prep, help="write resized uint8 arrays per split")
+    args = parser.parse_args(argv).prepare
     if args.size < 8:  # positive_int checks >= 1; the smallest image the camera models is 8
-        parser.error(f"argument --size: must be >= 8 pixels, got {args.size}")
+        prep.error(f"argument --size: must be >= 8 pixels, got {args.size}")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     out = Path(args.out) if args.out else Path(args.root) / f"prepared_{args.size}"
     todo = []

@@ -33,7 +33,6 @@ CLI: ``python -m captioning.synthetic --out data/synthetic --seed 0 --train 3000
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import sys
@@ -176,19 +175,26 @@ def write_dataset(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m captioning.synthetic", description=__doc__.split("\n\n")[0]
-    )
-    parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--train", type=int, default=3000, help="training images")
-    parser.add_argument("--val", type=int, default=300, help="validation images")
-    parser.add_argument("--test", type=int, default=300, help="test images")
-    parser.add_argument("--size", type=int, default=128, help="image size in pixels")
-    args = parser.parse_args(argv)
-    write_dataset(args.out, args.seed, args.train, args.val, args.test, args.size)
-    print(f"wrote {args.train + args.val + args.test} images to {args.out}")
-    return 0
+    """``python -m captioning.synthetic``: one-line errors (exit 2) like every entry point."""
+    from optics.cli_config import ArgumentParser
+    from optics.cli_errors import positive_int, run_cli
+
+    def _run(args_list: list[str]) -> int:
+        parser = ArgumentParser(
+            prog="python -m captioning.synthetic", description=__doc__.split("\n\n")[0]
+        )
+        parser.add_argument("--out", required=True, help="output folder")
+        parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument("--train", type=positive_int, default=3000, help="training images")
+        parser.add_argument("--val", type=positive_int, default=300, help="validation images")
+        parser.add_argument("--test", type=positive_int, default=300, help="test images")
+        parser.add_argument("--size", type=positive_int, default=128, help="image size (px)")
+        args = parser.parse_args(args_list)
+        write_dataset(args.out, args.seed, args.train, args.val, args.test, args.size)
+        print(f"wrote {args.train + args.val + args.test} images to {args.out}")
+        return 0
+
+    return run_cli(_run, argv)
 
 
 if __name__ == "__main__":

@@ -10,12 +10,13 @@ import textwrap
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from endtoend.checkpoints import load_trained
 from endtoend.evaluation import compare
+from endtoend.train_run import Option, TrainRun, train
 from optics.lenses import has_surface
 from optics.plots import lens_figure, save_figure
 
@@ -29,7 +30,7 @@ __all__ = [
     "DEMO_LENS_EPOCHS",
     "DEMO_OPTIONS",
     "captions_grid",
-    "demo_argv",
+    "demo_run",
     "run_demo",
 ]
 
@@ -45,8 +46,8 @@ ADVERSARY_CONFIG = str(Path(__file__).resolve().parents[1] / "configs" / "advers
 # (without it a fresh U-Net recovered SSIM 0.58 from the Wiener-trained lens). Its attacker is
 # half as wide as the study's, so `make demo` stays within 20 minutes on a 2-core CPU (12 demo
 # steps, measured: 49 s without an attacker, 81 s with 16 channels, 65 s with 8).
-DEMO_OPTIONS: dict[str, tuple[str, ...]] = {
-    "privacy": ("--config", ADVERSARY_CONFIG, "--model.adversary_channels", "8")
+DEMO_OPTIONS: dict[str, tuple[Option, ...]] = {
+    "privacy": (("config", ADVERSARY_CONFIG), ("model.adversary_channels", 8))
 }
 # the demo's fast subset: the Wiener family, Richardson–Lucy and two fresh learned attackers on
 # the lenses; the ideal camera's capture is the scene, so Wiener alone shows that
@@ -72,13 +73,11 @@ INTRO = (
 )
 
 
-def demo_argv(camera: str, config: str, run_dir: Path) -> list[str]:
-    """LightningCLI arguments of one demo camera ("blind": ideal preset, no image)."""
+def demo_run(camera: str, config: str, run_dir: Path, **values: Any) -> TrainRun:
+    """The training run of one demo camera ("blind": the ideal preset, no image), with its
+    :data:`DEMO_OPTIONS`; ``values``: further :class:`TrainRun` fields (init_from, …)."""
     preset = "ideal" if camera == "blind" else camera
-    argv = ["fit", "--config", config, "--model.camera.preset", preset,
-            "--trainer.default_root_dir", str(run_dir),
-            "--trainer.enable_progress_bar", "false"]  # fmt: skip
-    return [*argv, "--model.blind", "true"] if camera == "blind" else argv
+    return TrainRun(config, run_dir, preset, blind=camera == "blind", **values)
 
 
 def run_demo(
@@ -170,8 +169,6 @@ def train_cameras(
     """Train each camera in ``out/<camera>`` (ideal first: the lens presets start from its
     captioner); ``epochs``: per camera (None: the config's), ``lens_epochs`` for lens presets.
     Returns camera → checkpoint, camera → seconds, and (data root, image size)."""
-    from endtoend.train_cli import cli_main
-
     timings: dict[str, float] = {}
     ckpts: dict[str, str] = {}
     cameras = sorted(presets, key=lambda c: (c != "ideal", c != "blind"))
@@ -180,19 +177,20 @@ def train_cameras(
         if (out / camera).is_dir():
             print(f"replacing the previous demo run in {out / camera}", file=sys.stderr)
             shutil.rmtree(out / camera)
-        argv = [*demo_argv(camera, config, out / camera), *DEMO_OPTIONS.get(camera, ())]
-        n_epochs = epochs.get(camera, lens_epochs)
-        if camera not in epochs and "ideal" in ckpts:
-            argv += ["--model.init_from", ckpts["ideal"]]
-        if n_epochs is not None:
-            argv += ["--trainer.max_epochs", str(n_epochs)]
-        if seed is not None:
-            argv += ["--seed_everything", str(seed)]
+        run = demo_run(
+            camera,
+            config,
+            out / camera,
+            options=DEMO_OPTIONS.get(camera, ()),
+            init_from=ckpts["ideal"] if camera not in epochs and "ideal" in ckpts else None,
+            max_epochs=epochs.get(camera, lens_epochs),
+            seed=seed,
+        )
         spent = sum(timings.values())
         progress.info(
             "[demo] training camera %d/%d: %s (%.0f s so far)", i + 1, len(cameras), camera, spent
         )
-        cli = cli_main(argv)
+        cli = train(run)
         data = (cli.datamodule.root, cli.datamodule.hparams.image_size)
         best = cli.trainer.checkpoint_callback.best_model_path
         ckpts[camera] = best or str(out / camera / "checkpoints" / "last.ckpt")

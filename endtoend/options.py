@@ -70,6 +70,6 @@ def check_camera_options(options: Mapping[str, Any], psf_size_px: int, has_lens:
     if has_lens and weight > 0 and radius >= farthest_px:
         raise ValueError(
             f"model.psf_mask_radius_px={radius:g} covers the whole {psf_size_px}-px PSF "
-            f"(model.camera.psf_size_px={psf_size_px}), so the mask loss would always be 0: "
+            f"(model.camera.lens.psf_size_px={psf_size_px}), so the mask loss would always be 0: "
             f"set it below {farthest_px:.0f} (published: 32 of 256), or model.w_psf_mask 0"
         )

@@ -109,7 +109,7 @@ class PrivacyCaptioner(EvalLoop, L.LightningModule):
     def __init__(
         self,
         vocab_size: int = 0,
-        camera: CameraConfig | dict | None = None,
+        camera: CameraConfig | None = None,
         backbone: str = "resnet101",
         weights: str | None = None,
         grid_size: int | None = 7,
@@ -157,7 +157,7 @@ class PrivacyCaptioner(EvalLoop, L.LightningModule):
             camera = CameraConfig()
         elif not isinstance(camera, CameraConfig):
             camera = CameraConfig.from_dict(camera)
-        check_camera_options(locals(), camera.psf_size_px, camera.has_lens)
+        check_camera_options(locals(), camera.lens.psf_size_px, camera.has_lens)
         self.save_hyperparameters(ignore=["camera"])
         self.hparams["camera"] = camera.to_dict()  # plain dict: optics.load_camera reads it
         self.camera = Camera(camera)

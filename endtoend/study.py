@@ -33,6 +33,7 @@ from typing import Any
 
 from attacks.attackers import learned_names
 from endtoend.demo import ADVERSARY_CONFIG
+from endtoend.train_run import Option, TrainRun, option_args, train
 
 from .study_report import LENS_EPOCH_FACTOR, TARGETS, study_markdown
 
@@ -40,15 +41,15 @@ __all__ = ["STUDY_LENSES", "TARGETS", "StudySettings", "run_study", "study_markd
 
 progress = logging.getLogger("privcam.study")
 
-# lens variant -> LightningCLI arguments on top of the base config (demo.yaml: w_attack 12)
-STUDY_LENSES: dict[str, tuple[str, ...]] = {
-    "published": ("--model.w_attack", "0"),  # the published loss: captions, distortion, mask
+# lens variant -> training options on top of the base config (demo.yaml: w_attack 12)
+STUDY_LENSES: dict[str, tuple[Option, ...]] = {
+    "published": (("model.w_attack", 0),),  # the published loss: captions, distortion, mask
     "wiener": (),  # + the base config's non-blind Wiener attack term
-    "adversary": ("--config", ADVERSARY_CONFIG),  # + in-loop Wiener+U-Net attacker
+    "adversary": (("config", ADVERSARY_CONFIG),),  # + in-loop Wiener+U-Net attacker
     # + a PSF support of 24 px instead of 8 (of 64) and twice the epochs: the recipe that took
     # the best fresh attacker from 0.555 to 0.405 SSIM (docs/results.md); it departs from the
     # published small-sensor PSF constraint, hence a variant beside the published-mask one
-    "adversary_wide": ("--config", ADVERSARY_CONFIG, "--model.psf_mask_radius_px", "24"),
+    "adversary_wide": (("config", ADVERSARY_CONFIG), ("model.psf_mask_radius_px", 24)),
 }
 _MARKER = "study_run.json"
 
@@ -70,7 +71,7 @@ class StudySettings:
     ideal_attacks: str = "wiener"
     seed: int | None = None
     beam: int = 3
-    extra_lens_args: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    extra_lens_options: dict[str, tuple[Option, ...]] = field(default_factory=dict)
     # learned attackers trained to saturation (attacks.saturation) instead of at one budget
     saturate: bool = False
     saturate_start: int = 600
@@ -185,16 +186,15 @@ def _sha256_prefix(path: str, size: int, mtime_ns: int) -> str:
     return digest.hexdigest()[:16]
 
 
-def _train(folder: Path, argv: list[str], record: Mapping[str, Any], what: str) -> str:
-    """Train one camera with LightningCLI ``argv`` into ``folder`` unless a matching run is
-    there; returns its best checkpoint."""
-    from endtoend.train_cli import cli_main
-
+def _train(run: TrainRun, record: Mapping[str, Any], what: str) -> str:
+    """Fit ``run`` into its folder unless a matching run is there; returns its best
+    checkpoint."""
+    folder = Path(run.run_dir)
     best = folder / "checkpoints" / "best.ckpt"
     if _reuse_or_clear(folder, best, record, what):
         return str(best)
     progress.info("[study] training %s in %s", what, folder)
-    cli = cli_main(argv)
+    cli = train(run)
     found = cli.trainer.checkpoint_callback.best_model_path
     if Path(found) != best:  # the study's checkpoints have fixed names
         shutil.copyfile(found or folder / "checkpoints" / "last.ckpt", best)
@@ -204,56 +204,47 @@ def _train(folder: Path, argv: list[str], record: Mapping[str, Any], what: str) 
 
 def _captioners(out: Path, s: StudySettings) -> tuple[str, str | None]:
     """The ideal captioner every lens starts from, and the blind one (utility floor)."""
-    from endtoend.demo import DEMO_BLIND_EPOCHS, demo_argv
+    from endtoend.demo import DEMO_BLIND_EPOCHS, demo_run
 
-    seed = ["--seed_everything", str(s.seed)] if s.seed is not None else []
     if s.init_from is not None:
         ideal = s.init_from
         sibling = Path(ideal).parents[2] / "blind" / "checkpoints" / "best.ckpt"
         blind = s.blind_ckpt or (str(sibling) if sibling.is_file() else None)
         return ideal, blind
-    ideal = _train(
-        out / "ideal",
-        [*demo_argv("ideal", s.config, out / "ideal"), *seed],
-        {
-            "config": str(Path(s.config).resolve()),
-            "config_sha": _fingerprint(s.config),
-            "seed": s.seed,
-        },
-        "the ideal captioner",
-    )
+    record = {"config": str(Path(s.config).resolve()), "config_sha": _fingerprint(s.config),
+              "seed": s.seed}  # fmt: skip
+    run = demo_run("ideal", s.config, out / "ideal", seed=s.seed)
+    ideal = _train(run, record, "the ideal captioner")
     if s.blind_ckpt is not None:
         return ideal, s.blind_ckpt
-    blind_argv = [*demo_argv("blind", s.config, out / "blind"), *seed]
-    blind_argv += ["--trainer.max_epochs", str(DEMO_BLIND_EPOCHS)]
-    record = {"config": str(Path(s.config).resolve()), "config_sha": _fingerprint(s.config),
-              "seed": s.seed, "epochs": DEMO_BLIND_EPOCHS}  # fmt: skip
-    return ideal, _train(out / "blind", blind_argv, record, "the blind captioner")
+    run = demo_run("blind", s.config, out / "blind", max_epochs=DEMO_BLIND_EPOCHS, seed=s.seed)
+    record = {**record, "epochs": DEMO_BLIND_EPOCHS}
+    return ideal, _train(run, record, "the blind captioner")
 
 
 def _lens(out: Path, lens: str, ideal: str, s: StudySettings) -> str:
     """Train (or reuse) the privacy lens of one loss variant from the ideal captioner."""
-    from endtoend.demo import demo_argv
+    from endtoend.demo import demo_run
 
-    options = (*STUDY_LENSES[lens], *s.extra_lens_args.get(lens, ()))
-    argv = [*demo_argv("privacy", s.config, out / lens), *options]
+    options = (*STUDY_LENSES[lens], *s.extra_lens_options.get(lens, ()))
     epochs = s.lens_epochs * LENS_EPOCH_FACTOR.get(lens, 1)
-    argv += ["--model.init_from", ideal, "--trainer.max_epochs", str(epochs)]
-    if s.seed is not None:
-        argv += ["--seed_everything", str(s.seed)]
+    run = demo_run("privacy", s.config, out / lens, options=options, init_from=ideal,
+                   max_epochs=epochs, seed=s.seed)  # fmt: skip
     record = {
         "config": str(Path(s.config).resolve()),
         "config_sha": _fingerprint(s.config),
-        # a config file among the options by name and content
+        # the options as arguments (what earlier studies recorded); a config file by name and
+        # content
         "options": [
-            f"{Path(o).name}@{_fingerprint(o)}" if o.endswith(".yaml") else o for o in options
+            f"{Path(o).name}@{_fingerprint(o)}" if o.endswith(".yaml") else o
+            for o in option_args(options)
         ],
         "init_from": str(Path(ideal).resolve()),
         "init_from_sha": _fingerprint(ideal),
         "lens_epochs": epochs,
         "seed": s.seed,
     }
-    return _train(out / lens, argv, record, f"the '{lens}' privacy lens")
+    return _train(run, record, f"the '{lens}' privacy lens")
 
 
 def _attack(

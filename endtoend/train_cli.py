@@ -14,6 +14,7 @@ from typing import Any
 
 import lightning as L
 import torch
+import yaml
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.cli import LightningCLI
 
@@ -21,9 +22,10 @@ from captioning.datamodule import CaptionDataModule
 from endtoend.callbacks import EpochProgress, NonFiniteLossStop
 from endtoend.checkpoints import check_ckpt_path
 from endtoend.privacy_captioner import PrivacyCaptioner
+from optics.camera import LENS_OPTIONS
 from optics.cli_errors import run_cli
 
-__all__ = ["PrivcamCLI", "cli_main", "main", "option_error"]
+__all__ = ["PrivcamCLI", "check_renamed_options", "cli_main", "main", "option_error"]
 
 
 class PrivcamCLI(LightningCLI):
@@ -74,6 +76,7 @@ def cli_main(
     ``exit_on_error=False`` raises argument errors (``argparse.ArgumentError``) instead of
     printing the usage and exiting; :func:`main` turns them into privcam's one-line errors.
     """
+    check_renamed_options(args if args is not None else sys.argv[1:])
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     torch.set_float32_matmul_precision("high")
     with warnings.catch_warnings():
@@ -88,6 +91,34 @@ def cli_main(
             save_config_kwargs={"overwrite": True},
             parser_kwargs={"default_env": False, "exit_on_error": exit_on_error},
         )
+
+
+def check_renamed_options(args: Sequence[str]) -> None:
+    """The lens options moved under ``model.camera.lens``: the old flat form on the command
+    line or in a ``--config`` file is a one-line error naming the new one (jsonargparse alone
+    says only that the camera's class could not be built)."""
+    for arg in args:
+        name = arg.split("=", 1)[0].removeprefix("--model.camera.")
+        if arg.startswith("--model.camera.") and name in LENS_OPTIONS:
+            raise ValueError(
+                f"--model.camera.{name} is now --model.camera.lens.{name} (the lens options "
+                "are under model.camera.lens)"
+            )
+    for flag, path in itertools.pairwise(args):
+        if flag not in ("-c", "--config") or not os.path.isfile(path):
+            continue  # a missing file is jsonargparse's error
+        with open(path, encoding="utf-8") as f:
+            try:
+                doc = yaml.safe_load(f)
+            except yaml.YAMLError:
+                continue  # jsonargparse names the syntax error
+        camera = (doc.get("model") or {}).get("camera") if isinstance(doc, dict) else None
+        old = [k for k in camera if k in LENS_OPTIONS] if isinstance(camera, dict) else []
+        if old:
+            raise ValueError(
+                f"--config {path}: model.camera.{old[0]} is now model.camera.lens.{old[0]}; "
+                f"move {', '.join(old)} under model.camera.lens"
+            )
 
 
 def option_error(message: str, args: Sequence[str]) -> str:

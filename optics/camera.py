@@ -12,11 +12,13 @@ Which lens model a preset uses is ``optics.lenses.LENSES``.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, Literal
 
 import torch
@@ -29,14 +31,17 @@ from .checkpoint_file import (
     read_checkpoint,
     register_format,
 )
+from .lens_config import LensConfig
 from .lenses import build_lens, lens_for_preset, lens_presets
 from .sensor import Sensor
 
 __all__ = [
+    "LENS_OPTIONS",
     "PRESETS",
     "Camera",
     "CameraConfig",
     "camera_from_checkpoint",
+    "lens_config_from_dict",
     "load_camera",
     "save_camera",
 ]
@@ -44,36 +49,22 @@ __all__ = [
 PRESETS = (*lens_presets(), "lowres", "ideal")
 
 
+#: The lens options: every field of :class:`~optics.lens_config.LensConfig`, held by
+#: ``CameraConfig.lens`` (options ``model.camera.lens.<name>``).
+LENS_OPTIONS = tuple(f.name for f in dataclasses.fields(LensConfig))
+
+
 @dataclass
 class CameraConfig:
     """Everything that defines a simulated camera; defaults are the published privacy-lens ones.
 
-    Units are in the names. ``trainable_indices`` null means "as the preset says".
+    ``lens`` holds the lens and propagation settings (a :class:`LensConfig`, validated with
+    its sampling limits); the ``psf_*`` options are the measured lens's, the rest the sensor's.
+    Units are in the names. ``lens.trainable_indices`` null means "as the preset says".
     """
 
     preset: Literal["privacy", "defocus", "measured", "lowres", "ideal"] = "privacy"
-    # lens and propagation
-    wavelengths_nm: list[float] = field(default_factory=lambda: [460.0, 550.0, 640.0])
-    pupil_grid: int = 896
-    pupil_pitch_um: float = 3.0
-    pad_factor: float = 2.0
-    sensor_distance_mm: float = 25.0
-    focal_length_mm: float | None = None
-    base_lens: bool = True
-    design_wavelength_nm: float = 550.0
-    object_distance_mm: float | None = None
-    num_zernike: int = 350
-    trainable_indices: list[int] | None = None
-    initial_coefficients_um: dict[int, float] | None = None
-    initial_defocus_um: float = 0.0
-    init_std_um: float = 0.0
-    init_seed: int = 0
-    material: str = "fused_silica"
-    fabrication_tolerance_um: float = 0.02
-    propagation: Literal["fresnel", "angular_spectrum"] = "fresnel"
-    psf_size_px: int = 256
-    sensor_pitch_um: float | None = None
-    sampling_check: Literal["error", "warn", "off"] = "error"
+    lens: LensConfig = field(default_factory=LensConfig)
     # measured PSF (preset measured; optics/measured_psf.py): the bench image(s), their pixel
     # pitch, background, centring, crop, saturation and the largest upsampling allowed
     psf_file: str | list[str] | None = None
@@ -98,7 +89,15 @@ class CameraConfig:
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
             raise ValueError(f"unknown camera preset {self.preset!r}: choose one of {PRESETS}")
-        _check_numbers(self)
+        if isinstance(self.lens, Mapping):
+            self.lens = lens_config_from_dict(self.lens)
+        elif not isinstance(self.lens, LensConfig):
+            raise ValueError(
+                f"camera option lens={self.lens!r} must be a mapping of lens options "
+                f"({', '.join(LENS_OPTIONS)})"
+            )
+        _check_numbers(self, dataclasses.fields(self), "")
+        _check_numbers(self.lens, dataclasses.fields(LensConfig), "lens.")
         if self.preset == "measured" and not self.psf_file:
             raise ValueError(
                 "camera preset 'measured' needs psf_file, the PSF measured on a bench "
@@ -107,19 +106,56 @@ class CameraConfig:
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> CameraConfig:
-        """Build from a plain dict (e.g. YAML), rejecting unknown keys by name."""
+        """Build from a plain dict (YAML, a checkpoint's hyper-parameters), rejecting unknown
+        keys by name. Lens options go under ``lens`` (a dict or a LensConfig) or as
+        ``lens.<name>`` keys; a flat ``<name>`` key (checkpoints and lens.json files written
+        before the lens options moved under ``lens``; ``Camera(preset, pupil_grid=...)``)
+        overrides the same option under ``lens``."""
+        values = dict(values)
+        lens = values.pop("lens", None) or {}
+        lens = lens.to_dict() if isinstance(lens, LensConfig) else dict(lens)
+        for key in list(values):
+            name = key[len("lens.") :] if key.startswith("lens.") else key
+            if name in LENS_OPTIONS:
+                lens[name] = values.pop(key)
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise ValueError(f"unknown camera option(s) {unknown}; valid options: {sorted(known)}")
-        return cls(**dict(values))
+            valid = sorted(known - {"lens"}) + [f"lens.{n}" for n in LENS_OPTIONS]
+            raise ValueError(f"unknown camera option(s) {unknown}; valid options: {valid}")
+        return cls(**values, lens=lens_config_from_dict(lens))
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """Plain types only (lists, not tuples): YAML hyper-parameter files read it back."""
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        out["lens"] = self.lens.to_dict()
+        return copy.deepcopy(out)
 
     @property
     def has_lens(self) -> bool:
         return lens_for_preset(self.preset) is not None
+
+
+def lens_config_from_dict(values: Mapping[str, Any]) -> LensConfig:
+    """A LensConfig from camera options (numbers written as strings converted, each checked
+    with an error naming ``lens.<option>``); unknown names are refused with the valid ones."""
+    unknown = sorted(set(values) - set(LENS_OPTIONS))
+    if unknown:
+        raise ValueError(f"unknown lens option(s) {unknown}; valid options: {list(LENS_OPTIONS)}")
+    values = dict(values)
+    types = {f.name: f for f in dataclasses.fields(LensConfig) if f.name in values}
+    holder = SimpleNamespace(**values)
+    _check_numbers(holder, types.values(), "lens.")
+    try:
+        return LensConfig(**vars(holder))
+    except ValueError as err:
+        raise ValueError(f"camera option lens.{err}" if _names_option(err) else str(err)) from None
+
+
+def _names_option(err: ValueError) -> bool:
+    """Whether a LensConfig error starts with the option's name (then prefixed ``lens.``)."""
+    head = str(err).split(" ", 1)[0].split("=", 1)[0]
+    return head in LENS_OPTIONS
 
 
 _INT_FIELDS = (
@@ -130,6 +166,7 @@ _INT_FIELDS = (
     "lowres_size",
     "psf_border_px",
     "psf_crop_px",
+    "quantize_bits",
 )
 _POSITIVE = (
     "pupil_grid",
@@ -151,6 +188,7 @@ _POSITIVE = (
     "psf_max_upsampling",
 )
 _NON_NEGATIVE = ("fabrication_tolerance_um", "init_std_um", "read_noise_std", "shot_noise_gain")
+_LISTS = ("wavelengths_nm", "trainable_indices")
 
 
 def _number(name: str, value: Any, integer: bool = False) -> float:
@@ -167,36 +205,40 @@ def _number(name: str, value: Any, integer: bool = False) -> float:
     return float(value)
 
 
-def _check_numbers(config: CameraConfig) -> None:
+def _check_numbers(config: Any, fields: Iterable[dataclasses.Field], prefix: str) -> None:
     """Every number of a config is finite (NaN/inf would train to NaN losses silently), the
-    integers are integers and the sizes are positive; errors name the option."""
-    for f in dataclasses.fields(config):
-        value = getattr(config, f.name)
+    integers are integers and the sizes are positive; errors name the option (``prefix`` +
+    name). Numbers given as strings are stored as numbers where ``config`` is mutable."""
+    for f in fields:
+        value, name = getattr(config, f.name), prefix + f.name
         kind = str(f.type)
-        if value is None or any(t in kind for t in ("str", "Literal", "bool")):
+        if f.name == "lens" or value is None or any(t in kind for t in ("str", "Literal", "bool")):
             continue
-        if f.name in ("wavelengths_nm", "trainable_indices"):
-            if not isinstance(value, (list, tuple)) or not value:
-                raise ValueError(f"camera option {f.name}={value!r} must be a non-empty list")
-            for i, v in enumerate(value):
-                x = _number(f"{f.name}[{i}]", v, integer=f.name == "trainable_indices")
-                if x <= 0:
-                    raise ValueError(f"camera option {f.name}[{i}]={v!r} must be > 0")
+        if f.name in _LISTS:
+            if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+                raise ValueError(f"camera option {name}={value!r} must be a non-empty list")
+            values = list(value)
+            if not values and f.name == "wavelengths_nm":
+                raise ValueError(f"camera option {name}={value!r} must be a non-empty list")
+            for i, v in enumerate(values):
+                if _number(f"{name}[{i}]", v, integer=f.name == "trainable_indices") <= 0:
+                    raise ValueError(f"camera option {name}[{i}]={v!r} must be > 0")
             continue
         if f.name == "initial_coefficients_um":
-            if not isinstance(value, Mapping):
-                raise ValueError(f"camera option {f.name}={value!r} must map Noll index -> µm")
-            for j, c in value.items():
-                _number(f"{f.name}[{j}]", j, integer=True)
-                _number(f"{f.name}[{j}]", c)
+            items = value.items() if isinstance(value, Mapping) else None
+            if items is None and (isinstance(value, str) or not isinstance(value, Iterable)):
+                raise ValueError(f"camera option {name}={value!r} must map Noll index -> µm")
+            for j, c in items if items is not None else enumerate(value, start=1):
+                _number(f"{name}[{j}]", j, integer=True)
+                _number(f"{name}[{j}]", c)
             continue
-        integer = f.name in _INT_FIELDS or f.name == "quantize_bits"
-        x = _number(f.name, value, integer=integer)
+        integer = f.name in _INT_FIELDS
+        x = _number(name, value, integer=integer)
         if f.name in _POSITIVE and x <= 0:
-            raise ValueError(f"camera option {f.name}={value!r} must be > 0")
+            raise ValueError(f"camera option {name}={value!r} must be > 0")
         if f.name in _NON_NEGATIVE and x < 0:
-            raise ValueError(f"camera option {f.name}={value!r} must be >= 0")
-        if isinstance(value, str):  # "64" from a KEY=VALUE option: store the number
+            raise ValueError(f"camera option {name}={value!r} must be >= 0")
+        if isinstance(value, str) and not isinstance(config, LensConfig):  # "64" from KEY=VALUE
             setattr(config, f.name, int(x) if integer else x)
 
 

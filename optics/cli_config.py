@@ -58,19 +58,29 @@ class ArgumentParser(jsonargparse.ArgumentParser):
 
     def error(self, message: str, ex: Exception | None = None) -> NoReturn:
         text = " ".join(part.strip() for part in str(message).splitlines() if part.strip())
-        print(
-            f"error: {self.prog}: {self._flags(text)} (see `{self.prog} --help`)", file=sys.stderr
-        )
+        prog = self.prog.replace(" [options]", "")  # jsonargparse's subcommand prog
+        print(f"error: {prog}: {self._flags(text)} (see `{prog} --help`)", file=sys.stderr)
         raise SystemExit(EXIT_BAD_INPUT)
 
     def _flags(self, text: str) -> str:
         """jsonargparse names options by their destination ("required: out", 'key "levels"');
         say them as typed (--out, --levels)."""
         flags = {a.dest: a.option_strings[0] for a in self._actions if a.option_strings}
+        for action in self._actions:  # subcommands: jsonargparse says "prepare.root"
+            choices = getattr(action, "choices", None)
+            for name, sub in choices.items() if isinstance(choices, dict) else ():
+                if isinstance(sub, argparse.ArgumentParser):
+                    flags.update(
+                        {
+                            f"{name}.{a.dest}": a.option_strings[0]
+                            for a in sub._actions
+                            if a.option_strings
+                        }
+                    )
 
         def required(match: re.Match) -> str:
             names = [flags.get(n.strip(), n.strip()) for n in match.group(1).split(",")]
             return f"the following arguments are required: {', '.join(names)}"
 
         text = re.sub(r"the following arguments are required: (.+)$", required, text)
-        return re.sub(r'key "(\w+)"', lambda m: flags.get(m.group(1), m.group(0)), text)
+        return re.sub(r'key "([\w.]+)"', lambda m: flags.get(m.group(1), m.group(0)), text)

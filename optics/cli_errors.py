@@ -27,13 +27,11 @@ import tempfile
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NoReturn
 
 __all__ = [
     "DEBUG_ENV",
     "EXIT_BAD_INPUT",
     "EXIT_FAILED",
-    "ArgumentParser",
     "WorkFailed",
     "check_output_dir",
     "finite_float",
@@ -89,21 +87,6 @@ def run_cli(main: Callable[[list[str]], int | None], argv: Sequence[str] | None 
     hint = "" if debug else f" (--debug or {DEBUG_ENV}=1 shows the traceback)"
     print(f"error: {one_line(failure)}{hint}", file=sys.stderr)
     return status
-
-
-class ArgumentParser(argparse.ArgumentParser):
-    """argparse with one-line errors (``error: <prog>: <message> ...``, status 2) and a
-    ``--debug`` entry in the help (:func:`run_cli` consumes the flag itself)."""
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.add_argument(
-            "--debug", action="store_true", help=f"show tracebacks (or set {DEBUG_ENV}=1)"
-        )
-
-    def error(self, message: str) -> NoReturn:
-        print(f"error: {self.prog}: {message} (see `{self.prog} --help`)", file=sys.stderr)
-        raise SystemExit(EXIT_BAD_INPUT)
 
 
 def positive_int(text: str) -> int:

@@ -274,13 +274,11 @@ class ZernikeLens(nn.Module):
 
 
 def lens_from_camera_config(config: Any) -> ZernikeLens:
-    """The Zernike lens of a ``CameraConfig`` (registry entry ``zernike``): its LensConfig
-    fields, and the preset's trainable terms when ``trainable_indices`` is null (defocus: Z4;
-    privacy: Z4..Z_num_zernike)."""
-    import dataclasses
-
-    trainable = config.trainable_indices
+    """The Zernike lens of a ``CameraConfig`` (registry entry ``zernike``): its ``lens``
+    options, and the preset's trainable terms when ``lens.trainable_indices`` is null
+    (defocus: Z4; privacy: Z4..Z_num_zernike)."""
+    lens: LensConfig = config.lens
+    trainable = lens.trainable_indices
     if trainable is None:
-        trainable = [4] if config.preset == "defocus" else range(4, config.num_zernike + 1)
-    options = {f.name: getattr(config, f.name) for f in dataclasses.fields(LensConfig)}
-    return ZernikeLens(LensConfig(**{**options, "trainable_indices": trainable}))
+        trainable = [4] if config.preset == "defocus" else range(4, lens.num_zernike + 1)
+    return ZernikeLens(lens.replace(trainable_indices=trainable))

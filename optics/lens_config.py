@@ -13,7 +13,7 @@ import logging
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -54,10 +54,10 @@ class LensConfig:
     init_seed: int = 0
     material: str | float = "fused_silica"
     fabrication_tolerance_um: float = 0.02
-    propagation: str = "fresnel"
+    propagation: Literal["fresnel", "angular_spectrum"] = "fresnel"
     psf_size_px: int = 256
     sensor_pitch_um: float | None = None
-    sampling_check: str = "error"
+    sampling_check: Literal["error", "warn", "off"] = "error"
 
     def __post_init__(self) -> None:
         for name in ("pupil_pitch_um", "sensor_distance_mm", "pad_factor", "psf_size_px"):
@@ -99,6 +99,19 @@ class LensConfig:
         set_(self, "num_zernike", int(self.num_zernike))
         set_(self, "psf_size_px", int(self.psf_size_px))
         _check_grids(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The options as plain types (lists and dicts, never tuples): YAML and JSON files
+        (hyper-parameters, lens.json) read them back."""
+
+        def plain(value: Any) -> Any:
+            if isinstance(value, Mapping):
+                return {k: plain(v) for k, v in value.items()}
+            if isinstance(value, (tuple, list, range)):
+                return [plain(v) for v in value]
+            return value
+
+        return {f.name: plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
 
     def replace(self, **changes: Any) -> LensConfig:
         """A copy with ``changes`` (validated again)."""

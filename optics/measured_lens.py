@@ -37,9 +37,7 @@ def sensor_pitch_um(config: Any) -> float:
     """The camera's sensor pitch: ``sensor_pitch_um``, else the design lens's rule (the
     aperture width pupil_grid × pupil_pitch_um over psf_size_px pixels), so a design's camera
     options with ``preset: measured`` give its sensor."""
-    if config.sensor_pitch_um is not None:
-        return float(config.sensor_pitch_um)
-    return config.pupil_grid * float(config.pupil_pitch_um) / config.psf_size_px
+    return config.lens.sensor_pitch_resolved_um
 
 
 class MeasuredPSFLens(nn.Module):
@@ -105,7 +103,7 @@ def lens_from_camera_config(config: Any) -> MeasuredPSFLens:
     return MeasuredPSFLens(
         config.psf_file,
         sensor_pitch_um(config),
-        config.psf_size_px,
-        tuple(config.wavelengths_nm),
+        config.lens.psf_size_px,
+        tuple(config.lens.wavelengths_nm),
         measurement_options(config),
     )

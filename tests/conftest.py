@@ -12,10 +12,10 @@ TINY_MODEL_ARGS = [
     "--model.backbone", "resnet18", "--model.grid_size", "2", "--model.embed_dim", "32",
     "--model.hidden_dim", "32", "--model.attention_dim", "16", "--model.cnn_input_size", "64",
     "--model.dropout", "0.0", "--model.psf_mask_radius_px", "4", "--model.weights", "null",
-    "--model.camera.pupil_grid", "64", "--model.camera.pupil_pitch_um", "4",
-    "--model.camera.pad_factor", "4", "--model.camera.sensor_distance_mm", "6",
-    "--model.camera.psf_size_px", "32", "--model.camera.sensor_pitch_um", "8",
-    "--model.camera.num_zernike", "15", "--model.camera.initial_defocus_um", "0.5",
+    "--model.camera.lens.pupil_grid", "64", "--model.camera.lens.pupil_pitch_um", "4",
+    "--model.camera.lens.pad_factor", "4", "--model.camera.lens.sensor_distance_mm", "6",
+    "--model.camera.lens.psf_size_px", "32", "--model.camera.lens.sensor_pitch_um", "8",
+    "--model.camera.lens.num_zernike", "15", "--model.camera.lens.initial_defocus_um", "0.5",
     "--model.trainable_from", "layer1",
 ]  # fmt: skip
 

@@ -450,6 +450,8 @@ def files(tmp_path_factory) -> dict[str, Path]:
     f["afile"].write_text("")
     f["train_yaml"] = d / "train.yaml"  # a LightningCLI config
     f["train_yaml"].write_text("trainer:\n  max_epochs: 1\nmodel:\n  w_dec: 0.4\n")
+    f["flat_lens_yaml"] = d / "flat_lens.yaml"  # the lens options before they moved under lens
+    f["flat_lens_yaml"].write_text("model:\n  camera:\n    preset: privacy\n    pupil_grid: 64\n")
     doc = lens_to_dict(Camera("privacy", **SMALL_LENS))
     doc["wavelengths_nm"] = [1.0, 2.0, 3.0]
     f["edited_lens"] = d / "lens.json"
@@ -526,8 +528,14 @@ CASES = [
     ("train", "fit --model.camera.preset ideal --trainer.max_epochs -5", "max_epochs"),
     ("train", "fit --model.camera.preset ideal --data.max_eval_images 0", "data.max_eval_images"),
     ("train", "fit --model.blind true --data.root {dir}/nowhere", "nowhere"),
-    ("train", "fit --model.camera.initial_defocus_um .nan", "initial_defocus_um"),
-    ("train", "fit --model.camera.pupil_grid abc", "pupil_grid"),
+    ("train", "fit --model.camera.lens.initial_defocus_um .nan", "initial_defocus_um"),
+    ("train", "fit --model.camera.lens.pupil_grid abc", "pupil_grid"),
+    # the lens options moved under model.camera.lens: the old form names the new one
+    ("train", "fit --model.camera.pupil_grid 64", "is now --model.camera.lens.pupil_grid"),
+    ("train", "fit --model.camera.num_zernike=6", "is now --model.camera.lens.num_zernike"),
+    ("train", "fit --config {flat_lens_yaml}", "flat_lens.yaml: model.camera.pupil_grid is now"),
+    ("synthetic", "--out {dir}/syn --train 0", "--train"),
+    ("synthetic", "--out {dir}/syn --size abc", "--size"),
     ("train", "fit --model.w_dec abc", "model.w_dec"),
     ("train", "fit --data.batch_size 0", "data.batch_size"),
     ("train", "fit --data.root {dir}/nowhere", "data.root"),
@@ -536,7 +544,7 @@ CASES = [
     ("train", "fit --data.image_size 7", "data.image_size"),
     ("train", "fit --data.format xml", "data.format"),
     ("train", "fit --trainer.accelerator mps", "trainer options"),
-    ("train", "fit --model.camera.wavelengths_nm [460,.nan]", "wavelengths_nm"),
+    ("train", "fit --model.camera.lens.wavelengths_nm [460,.nan]", "wavelengths_nm"),
     ("train", "fit --ckpt_path {attacker}", "attacker checkpoint"),
     ("train", "fit --ckpt_path {empty}", "empty.ckpt"),
     ("train", "fit --ckpt_path {truncated}", "truncated.ckpt"),
@@ -552,6 +560,8 @@ def _entry(name: str):
         from captioning.data import main
     elif name == "optics-demo":
         from optics.demo import main
+    elif name == "synthetic":
+        from captioning.synthetic import main
     else:
         from train import main
     return main

@@ -32,8 +32,10 @@ __all__ = [
 ]
 
 SCHEMA = "privcam.lens"
-SCHEMA_VERSION = 1
-SUPPORTED_SCHEMA_VERSIONS = (1,)
+# 2: camera_config holds the lens options under "lens" (CameraConfig.lens); version 1 files
+# (flat camera_config) read the same
+SCHEMA_VERSION = 2
+SUPPORTED_SCHEMA_VERSIONS = (1, 2)
 ORDERING = "noll"
 NORMALISATION = "rms"  # mean of Z_j·Z_k over the unit disk = δ_jk (Noll 1976)
 
@@ -63,7 +65,7 @@ def lens_to_dict(camera: Camera) -> dict[str, Any]:
         raise ValueError(f"lens has non-zero coefficients beyond num_zernike: {extra.tolist()}")
     coefficients = {str(j): float(coeffs[j - 1]) for j in range(1, lens.num_zernike + 1)}
     config = camera.config.to_dict()
-    config.update(
+    config["lens"].update(
         initial_coefficients_um={int(k): v for k, v in coefficients.items()},
         trainable_indices=list(lens.trainable_indices),
         initial_defocus_um=0.0,  # already in the coefficients
@@ -139,31 +141,35 @@ def camera_from_lens_dict(data: Mapping[str, Any], source: str = "lens file") ->
         raise _fail(source, f"bad camera_config: {err}") from err
     if not config.has_lens:
         raise _fail(source, f"camera_config preset {config.preset!r} has no lens")
-    if "num_zernike" not in config_dict:
-        config.num_zernike = max(coefficients, default=1)
-    too_high = sorted(j for j, c in coefficients.items() if j > config.num_zernike and c != 0)
+    given_lens = {**(config_dict.get("lens") or {}), **config_dict}  # version 1: flat
+    lens = config.lens
+    if "num_zernike" not in given_lens:
+        lens = lens.replace(num_zernike=max(coefficients, default=1))
+    too_high = sorted(j for j, c in coefficients.items() if j > lens.num_zernike and c != 0)
     if too_high:
         raise _fail(
             source,
-            f"coefficients {too_high} exceed num_zernike={config.num_zernike}; raise "
-            "camera_config.num_zernike",
+            f"coefficients {too_high} exceed num_zernike={lens.num_zernike}; raise "
+            "camera_config.lens.num_zernike",
         )
-    radius_mm = config.pupil_grid * config.pupil_pitch_um / 2 * 1e-3
+    radius_mm = lens.pupil_grid * lens.pupil_pitch_um / 2 * 1e-3
     given = zern.get("normalisation_radius_mm")
     if given is not None and not math.isclose(float(given), radius_mm, rel_tol=1e-9):
         raise _fail(
             source,
             f"normalisation_radius_mm={given} does not match the camera aperture radius "
-            f"{radius_mm:g} mm (pupil_grid × pupil_pitch_um / 2); fix camera_config.pupil_grid "
-            "/ pupil_pitch_um or rescale the coefficients",
+            f"{radius_mm:g} mm (pupil_grid × pupil_pitch_um / 2); fix camera_config.lens."
+            "pupil_grid / pupil_pitch_um or rescale the coefficients",
         )
-    config.initial_coefficients_um = {
-        j: c for j, c in coefficients.items() if j <= config.num_zernike
-    }
-    if zern.get("trainable_indices") is not None:
-        config.trainable_indices = [int(j) for j in zern["trainable_indices"]]
-    config.initial_defocus_um = 0.0
-    config.init_std_um = 0.0
+    trainable = zern.get("trainable_indices")
+    config.lens = lens.replace(
+        initial_coefficients_um={j: c for j, c in coefficients.items() if j <= lens.num_zernike},
+        trainable_indices=lens.trainable_indices
+        if trainable is None
+        else [int(j) for j in trainable],
+        initial_defocus_um=0.0,
+        init_std_um=0.0,
+    )
     camera = Camera(config)
     _check_copies_agree(data, camera, source)
     return camera

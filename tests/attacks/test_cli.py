@@ -98,3 +98,20 @@ def test_attacks_cli_module_names_the_one_attack_command(capsys):
     assert main(["--camera", "ideal"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "python evaluate.py attack" in err
+
+
+def test_evaluate_attack_applies_its_config_in_one_parse(tmp_path, capsys):
+    """evaluate.py attack parses once (attacks.cli.parse: --config files first); run() takes
+    parsed options and refuses a namespace that still holds a --config to read."""
+    import argparse
+
+    from attacks.cli import attack_options, run
+    from evaluate import main
+
+    cfg = tmp_path / "a.yaml"
+    cfg.write_text("train_fraction: 1.5\n")
+    assert main(["attack", "--camera", "ideal", "--config", str(cfg), "--no-faces"]) == 2
+    assert "--train-fraction must be in (0, 1), got 1.5" in capsys.readouterr().err
+    args = vars(attack_options(camera="ideal"))
+    with pytest.raises(ValueError, match=r"--config a\.yaml is applied by parse"):
+        run(argparse.Namespace(**{**args, "config": "a.yaml"}))

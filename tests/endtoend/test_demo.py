@@ -6,17 +6,35 @@ from pathlib import Path
 
 import torch
 
-from endtoend.demo import DEMO_CAMERAS, demo_argv
+from endtoend.demo import ADVERSARY_CONFIG, DEMO_CAMERAS, DEMO_OPTIONS, demo_run
+from endtoend.train_run import option_args
 
 
 def test_every_camera_is_one_trainer_run() -> None:
     for camera in DEMO_CAMERAS:
-        argv = demo_argv(camera, "configs/demo.yaml", Path("runs/demo") / camera)
+        argv = demo_run(camera, "configs/demo.yaml", Path("runs/demo") / camera).args()
         assert argv[:3] == ["fit", "--config", "configs/demo.yaml"]
         preset = argv[argv.index("--model.camera.preset") + 1]
         assert preset == ("ideal" if camera == "blind" else camera)
         assert ("--model.blind" in argv) == (camera == "blind")
         assert argv[argv.index("--trainer.default_root_dir") + 1] == str(Path("runs/demo") / camera)
+
+
+def test_a_typed_run_gives_lightningcli_the_arguments_in_order() -> None:
+    """Config files and keys in the order given (a later --config overrides what came before),
+    then init_from, epochs and seed: the arguments the demo passed when it built them by hand."""
+    options = DEMO_OPTIONS["privacy"]
+    run = demo_run("privacy", "configs/demo.yaml", Path("runs/demo/privacy"), options=options,
+                   init_from="ideal.ckpt", max_epochs=2, seed=0)  # fmt: skip
+    assert run.args() == [
+        "fit", "--config", "configs/demo.yaml", "--model.camera.preset", "privacy",
+        "--trainer.default_root_dir", "runs/demo/privacy", "--trainer.enable_progress_bar",
+        "false", "--config", ADVERSARY_CONFIG, "--model.adversary_channels", "8",
+        "--model.init_from", "ideal.ckpt", "--trainer.max_epochs", "2", "--seed_everything", "0",
+    ]  # fmt: skip
+    assert option_args([("model.blind", True), ("model.w_attack", 0.5)]) == [
+        "--model.blind", "true", "--model.w_attack", "0.5",
+    ]  # fmt: skip
 
 
 def test_report_gets_the_tradeoff_of_the_attacked_cameras(tmp_path: Path) -> None:

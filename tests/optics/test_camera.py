@@ -77,10 +77,37 @@ def test_losses():
     assert float(psf_mask_loss(psf, 8)) == pytest.approx(1.0)
 
 
-def test_config_round_trip_and_dict():
-    cfg = CameraConfig(preset="defocus", pupil_grid=64)
-    again = CameraConfig.from_dict(cfg.to_dict())
+def test_config_holds_a_lens_config_and_round_trips_through_yaml(small_lens_kwargs):
+    import yaml
+
+    from optics import LensConfig
+
+    lens = {**small_lens_kwargs, "initial_coefficients_um": {5: 0.1}}
+    cfg = CameraConfig(preset="defocus", lens=lens)
+    assert isinstance(cfg.lens, LensConfig) and cfg.lens.pupil_grid == lens["pupil_grid"]
+    plain = cfg.to_dict()
+    assert plain["lens"]["wavelengths_nm"] == [460.0, 550.0, 640.0]  # lists, not tuples
+    again = CameraConfig.from_dict(yaml.safe_load(yaml.safe_dump(plain)))
     assert again == cfg
+
+
+def test_flat_and_dotted_lens_options_go_under_lens(small_lens_kwargs):
+    """A checkpoint (or lens.json v1) written before the lens options moved under ``lens``
+    holds them flat: it reads the same; ``lens.<name>`` keys (KEY=VALUE options) too."""
+    nested = CameraConfig.from_dict({"preset": "privacy", "lens": dict(small_lens_kwargs)})
+    assert CameraConfig.from_dict({"preset": "privacy", **small_lens_kwargs}) == nested
+    dotted = {
+        f"lens.{k}": str(v) if k == "num_zernike" else v for k, v in small_lens_kwargs.items()
+    }
+    assert CameraConfig.from_dict({"preset": "privacy", **dotted}) == nested
+    # a flat key overrides the nested one: Camera(config, num_zernike=...) keyword overrides
+    both = {"lens": dict(small_lens_kwargs), "num_zernike": 6}
+    assert CameraConfig.from_dict(both).lens.num_zernike == 6
+    assert CameraConfig.from_dict(both).lens.pupil_grid == small_lens_kwargs["pupil_grid"]
+    with pytest.raises(ValueError, match=r"unknown lens option\(s\) \['pupil_gird'\]"):
+        CameraConfig.from_dict({"lens": {"pupil_gird": 64}})
+    with pytest.raises(ValueError, match=r"lens\.pupil_grid='x' is not a number"):
+        CameraConfig.from_dict({"lens.pupil_grid": "x"})
 
 
 @pytest.mark.parametrize(
@@ -139,6 +166,13 @@ def test_save_and_load_camera(tmp_path, small_lens_kwargs):
     assert torch.equal(
         load_camera(tmp_path / "run.ckpt").lens.coefficients_um(), cam.lens.coefficients_um()
     )
+    # written before the lens options moved under "lens": the flat camera dict reads the same
+    flat = cam.config.to_dict()
+    flat.update(flat.pop("lens"))
+    torch.save({**ckpt, "hyper_parameters": {"camera": flat}}, tmp_path / "old.ckpt")
+    old = load_camera(tmp_path / "old.ckpt")
+    assert old.config == cam.config
+    assert torch.equal(old.lens.coefficients_um(), cam.lens.coefficients_um())
     torch.save({"state_dict": {}}, tmp_path / "nolens.ckpt")
     with pytest.raises(ValueError, match="holds no camera"):
         load_camera(tmp_path / "nolens.ckpt")

@@ -15,7 +15,7 @@ from PIL import Image
 from scipy.optimize import brentq
 from scipy.special import j0, j1
 
-from optics import Camera, CameraConfig, save_camera
+from optics import Camera, save_camera
 from optics import export as export_mod
 from optics import fabrication as fab
 from optics.export import ProcessLimits, export_lens, load_lens_json, main, zemax
@@ -105,7 +105,8 @@ def test_lens_json_rebuilds_the_camera_exactly(exported):
     camera, out, _ = exported
     doc = json.loads((out / "lens.json").read_text(encoding="utf-8"))
     zern = doc["zernike"]
-    assert doc["schema"] == "privcam.lens" and doc["schema_version"] == 1
+    assert doc["schema"] == "privcam.lens" and doc["schema_version"] == 2
+    assert doc["camera_config"]["lens"]["pupil_grid"] == 64  # version 2: lens options nested
     assert zern["ordering"] == "noll" and zern["normalisation"] == "rms"
     assert zern["normalisation_radius_mm"] == pytest.approx(64 * 4.0 / 2 * 1e-3)
     assert zern["coefficients_um"]["5"] == pytest.approx(0.3)
@@ -116,7 +117,7 @@ def test_lens_json_rebuilds_the_camera_exactly(exported):
     assert torch.equal(rebuilt.lens.coefficients_um(), camera.lens.coefficients_um())
     assert rebuilt.lens.trainable_indices == camera.lens.trainable_indices
     for key in ("wavelengths_nm", "pupil_grid", "pupil_pitch_um", "sensor_distance_mm", "material"):
-        assert getattr(rebuilt.config, key) == getattr(camera.config, key)
+        assert getattr(rebuilt.config.lens, key) == getattr(camera.config.lens, key)
     psf = np.stack([np.load(out / f"psf_{w}nm.npy") for w in (460, 550, 640)])
     with torch.no_grad():
         assert np.array_equal(rebuilt.eval().psf().numpy(), psf)
@@ -355,11 +356,15 @@ def test_bad_coefficients_file(exported, tmp_path, capsys, change, message):
     _assert_nothing_written(tmp_path, "o")
 
 
-def test_hand_written_coefficients_file(tmp_path, small_lens_kwargs):
-    config = CameraConfig(**small_lens_kwargs).to_dict()
+@pytest.mark.parametrize("version", [1, 2])
+def test_hand_written_coefficients_file(tmp_path, small_lens_kwargs, version):
+    """Version 1 files hold the lens options flat in camera_config, version 2 under lens."""
+    config = {"preset": "privacy", **small_lens_kwargs}
+    if version == 2:
+        config = {"preset": "privacy", "lens": dict(small_lens_kwargs)}
     doc = {
         "schema": "privcam.lens",
-        "schema_version": 1,
+        "schema_version": version,
         "zernike": {"ordering": "Noll", "normalisation": "rms", "coefficients_um": {"5": 0.2}},
         "camera_config": config,
     }
