@@ -87,7 +87,7 @@ def test_a_psf_mask_larger_than_the_psf_is_refused_naming_both_options() -> None
     from endtoend.options import check_camera_options
 
     options = {"psf_mask_radius_px": 500.0, "w_psf_mask": 30.0}
-    with pytest.raises(ValueError, match=r"psf_mask_radius_px=500 .*camera.psf_size_px=64"):
+    with pytest.raises(ValueError, match=r"psf_mask_radius_px=500 .*camera\.lens\.psf_size_px=64"):
         check_camera_options(options, psf_size_px=64, has_lens=True)
     check_camera_options({**options, "psf_mask_radius_px": 44.0}, 64, True)  # corners outside
     check_camera_options({**options, "w_psf_mask": 0.0}, 64, True)  # no mask loss: no matter

@@ -36,7 +36,7 @@ def test_the_wide_support_lens_trains_longer_with_its_own_mask(tmp_path, monkeyp
     ideal = tmp_path / "ideal.ckpt"
     ideal.write_bytes(b"weights")  # fingerprinted by content
     monkeypatch.setattr(
-        study, "_train", lambda folder, argv, record, what: seen.update(argv=argv, record=record)
+        study, "_train", lambda run, record, what: seen.update(argv=run.args(), record=record)
     )
     study._lens(tmp_path, "adversary_wide", str(ideal), StudySettings(lens_epochs=3))
     argv = seen["argv"]
