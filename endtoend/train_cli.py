@@ -128,8 +128,9 @@ def option_error(message: str, args: Sequence[str]) -> str:
     useful = [ln[2:] for ln in lines if ln.startswith("- ") and not ln.startswith("- Expected a")]
     if useful and useful[0].startswith("Problem with given class_path"):
         # a nested dataclass (model.camera → its lens): name the innermost key in full
-        inner = lines[lines.index("- " + useful[0]) + 1 :]
-        keys = [ln for ln in lines[: lines.index("- " + useful[0])] if ln.startswith("Parser key")]
+        at = lines.index("- " + useful[0])
+        inner = lines[at + 1 :]
+        keys = [ln for ln in lines[:at] if ln.startswith("Parser key")]
         keys += [ln for ln in inner if ln.startswith("Parser key")][:1]
         detail = next((ln for ln in inner if not ln.startswith(("Parser key", "- "))), "")
         names = [ln.split('"')[1] for ln in keys if ln.count('"') >= 2]

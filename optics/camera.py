@@ -142,10 +142,8 @@ def lens_config_from_dict(values: Mapping[str, Any]) -> LensConfig:
     unknown = sorted(set(values) - set(LENS_OPTIONS))
     if unknown:
         raise ValueError(f"unknown lens option(s) {unknown}; valid options: {list(LENS_OPTIONS)}")
-    values = dict(values)
-    types = {f.name: f for f in dataclasses.fields(LensConfig) if f.name in values}
     holder = SimpleNamespace(**values)
-    _check_numbers(holder, types.values(), "lens.")
+    _check_numbers(holder, [f for f in dataclasses.fields(LensConfig) if f.name in values], "lens.")
     try:
         return LensConfig(**vars(holder))
     except ValueError as err:
