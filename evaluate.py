@@ -349,7 +349,7 @@ SUBCOMMANDS["tradeoff"] = (
 
 
 def _study_args(parser: argparse.ArgumentParser) -> None:
-    from endtoend.study import STUDY_LENSES, StudySettings
+    from endtoend.study import STUDY_LENSES, STUDY_REFERENCES, StudySettings
 
     d = StudySettings()
     parser.add_argument("--out", default="runs/study", help="study folder (reruns resume it)")
@@ -369,6 +369,10 @@ def _study_args(parser: argparse.ArgumentParser) -> None:
         "--lenses", nargs="+", default=list(d.lenses), choices=list(STUDY_LENSES),
         help="loss variants: published loss, + Wiener term, + in-loop learned adversary, "
         "+ that adversary with a 24 px PSF support trained 2× the epochs",
+    )  # fmt: skip
+    parser.add_argument(
+        "--references", nargs="*", default=list(d.references), choices=list(STUDY_REFERENCES),
+        help="reference cameras on the frontier, trained like the lenses (none: leave out)",
     )  # fmt: skip
     parser.add_argument("--lens-epochs", type=positive_int, default=d.lens_epochs)
     parser.add_argument(
@@ -407,6 +411,7 @@ def _study(args: argparse.Namespace) -> int:
         init_from=args.init_from,
         blind_ckpt=args.blind_ckpt,
         lenses=tuple(args.lenses),
+        references=tuple(args.references),
         lens_epochs=args.lens_epochs,
         max_images=args.max_images,
         epochs=args.epochs,

@@ -12,18 +12,28 @@ from attacks.attackers import adversary_kinds
 from attacks.nonblind import WIENER_K_GRID
 from captioning.model import CaptionerConfig
 from captioning.optim import DECAYS
+from optics.losses import MAX_BAND_CPP
 
-__all__ = ["CAPTIONER_FIELDS", "DEFAULT_ATTACK_KS", "check_camera_options", "check_options"]
+__all__ = [
+    "CAPTIONER_FIELDS",
+    "DEFAULT_ATTACK_KS",
+    "DEFAULT_OTF_BAND_CPP",
+    "check_camera_options",
+    "check_options",
+]
 
 # the training-time Wiener attacker's noise-to-signal ratios (val/wiener_ssim, w_attack): the
 # attack's own grid (attacks.nonblind, 4 per decade) at one per decade over 1e-4 … 1, since the
 # in-loop attacker runs on every step
 DEFAULT_ATTACK_KS = WIENER_K_GRID
+# w_otf_band's band: from 1/16 cycles/px, where the SSIM of the band below ends near 0.43 on
+# the embedded scenes (docs/results.md, band SSIM), to the FFT grid's corner
+DEFAULT_OTF_BAND_CPP = [1 / 16, MAX_BAND_CPP]
 # the model options that are CaptionerConfig fields (vocab_size comes from the data)
 CAPTIONER_FIELDS = tuple(f.name for f in fields(CaptionerConfig) if f.name != "vocab_size")
 NON_NEGATIVE = ("w_dec", "dsr_lambda", "w_distortion", "w_psf_mask", "w_attack", "lr_camera",
                 "lr_encoder", "lr_decoder", "weight_decay", "warmup_steps", "w_scene_labels",
-                "w_adversary", "w_sampling", "psf_mask_radius_px")  # fmt: skip
+                "w_adversary", "w_sampling", "psf_mask_radius_px", "w_otf_band")  # fmt: skip
 
 
 def check_options(options: Mapping[str, Any]) -> None:
@@ -38,6 +48,16 @@ def check_options(options: Mapping[str, Any]) -> None:
     ):
         raise ValueError(
             f"model.attack_ks must be a non-empty list of noise-to-signal ratios > 0, got {ks!r}"
+        )
+    band = options["otf_band_cpp"]
+    if band is not None and not (
+        len(band) == 2
+        and all(isinstance(f, (int, float)) and math.isfinite(f) for f in band)
+        and 0 <= band[0] < band[1] <= MAX_BAND_CPP
+    ):
+        raise ValueError(
+            f"model.otf_band_cpp must be [low, high] cycles/px with 0 <= low < high <= "
+            f"{MAX_BAND_CPP:.3f}, got {band!r} (e.g. [0.0625, 0.5])"
         )
     if options["scheduler"] not in DECAYS:
         raise ValueError(

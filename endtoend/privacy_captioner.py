@@ -41,10 +41,11 @@ from endtoend.eval_outputs import PerImageRows
 from endtoend.options import (
     CAPTIONER_FIELDS,
     DEFAULT_ATTACK_KS,
+    DEFAULT_OTF_BAND_CPP,
     check_camera_options,
     check_options,
 )
-from optics import Camera, CameraConfig, distortion_loss, psf_mask_loss
+from optics import Camera, CameraConfig, band_mtf_loss, distortion_loss, psf_mask_loss
 from optics.lenses import has_surface
 
 __all__ = ["CAPTIONER_FIELDS", "DEFAULT_ATTACK_KS", "PrivacyCaptioner", "check_options"]
@@ -75,6 +76,10 @@ class PrivacyCaptioner(EvalLoop, L.LightningModule):
             attack that ``evaluate.py attack`` runs. Validation logs it either way, as
             val/wiener_oracle_ssim, and the single best K's SSIM as val/wiener_ssim.
         attack_ks: the Wiener attacker's noise-to-signal ratios (default 1e-4 … 1, 5 values).
+        w_otf_band: weight of the band-MTF term (not in the published loss; 0 = off): the
+            PSF's mean MTF over the radial frequencies ``otf_band_cpp`` = [low, high) cycles
+            per pixel (default [1/16, √2/2]: everything above the band the shapes need), so the
+            lens passes nothing there for an attacker to invert (``optics.band_mtf_loss``).
         adversary: "none" (default), "unet" or "wiener_unet" (the in-loop attackers of
             ``attacks.attackers.ATTACKERS``): min–max training against an
             attacker network trained in the loop on the current lens's (capture, original)
@@ -130,6 +135,8 @@ class PrivacyCaptioner(EvalLoop, L.LightningModule):
         w_sampling: float = 1.0,
         w_attack: float = 0.0,
         attack_ks: list[float] | None = None,
+        w_otf_band: float = 0.0,
+        otf_band_cpp: list[float] | None = None,
         adversary: str = "none",
         w_adversary: float = 0.0,
         adversary_warmup_steps: int = 0,
@@ -319,6 +326,10 @@ class PrivacyCaptioner(EvalLoop, L.LightningModule):
                 self.label_head(mean.float()), labels.to(mean.device)
             )
             total = total + hp.w_scene_labels * terms["scene_labels"]
+        if hp.w_otf_band > 0 and psf is not None:
+            band = hp.otf_band_cpp or DEFAULT_OTF_BAND_CPP
+            terms["otf_band_mtf"] = band_mtf_loss(psf, (band[0], band[1]))
+            total = total + hp.w_otf_band * terms["otf_band_mtf"]
         if hp.w_attack > 0 and psf is not None:
             terms["wiener_leakage"], _ = self.wiener_scores(captured, images, psf)
             total = total + hp.w_attack * terms["wiener_leakage"]

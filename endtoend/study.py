@@ -7,10 +7,12 @@ One command, resumable stage by stage:
 2. one privacy lens per loss variant (:data:`STUDY_LENSES`), each trained from that captioner
    for ``lens_epochs``: the published loss, + the Wiener attack term, + an in-loop learned
    adversary (``configs/adversary.yaml``), and that adversary lens with a 24 px PSF support
-   trained twice as long;
+   trained twice as long; and the reference cameras (:data:`STUDY_REFERENCES`: defocus and
+   lowres) trained the same way, the frontier's optical and non-optical baselines;
 3. captions of every camera on the test split (``comparison.csv``);
-4. fresh attacks on each lens (``evaluate.py attack``: every attack, the strength curve, the
-   in-loop attacker as a row) and a cheap one on the ideal camera (its captures are the scene);
+4. fresh attacks on each lens and reference (``evaluate.py attack``: every attack, the
+   strength curve, the in-loop attacker as a row) and a cheap one on the ideal camera (its
+   captures are the scene);
 5. the frontier (``endtoend.tradeoff``) and ``study.md``: lens × attack with SSIM, PSNR and
    face re-ID against chance, each lens's utility, and the issue's targets checked.
 
@@ -37,7 +39,14 @@ from endtoend.train_run import Option, TrainRun, option_args, train
 
 from .study_report import LENS_EPOCH_FACTOR, TARGETS, study_markdown
 
-__all__ = ["STUDY_LENSES", "TARGETS", "StudySettings", "run_study", "study_markdown"]
+__all__ = [
+    "STUDY_LENSES",
+    "STUDY_REFERENCES",
+    "TARGETS",
+    "StudySettings",
+    "run_study",
+    "study_markdown",
+]
 
 progress = logging.getLogger("privcam.study")
 
@@ -51,6 +60,10 @@ STUDY_LENSES: dict[str, tuple[Option, ...]] = {
     # published small-sensor PSF constraint, hence a variant beside the published-mask one
     "adversary_wide": (("config", ADVERSARY_CONFIG), ("model.psf_mask_radius_px", 24)),
 }
+# the frontier's reference cameras (camera presets, trained from the same captioner as the
+# lenses): plain defocus, the optical baseline a privacy lens must beat, and a low-resolution
+# sensor, the non-optical one
+STUDY_REFERENCES = ("defocus", "lowres")
 _MARKER = "study_run.json"
 
 
@@ -62,6 +75,7 @@ class StudySettings:
     init_from: str | None = None  # the ideal captioner; None: train it (and blind) in out/
     blind_ckpt: str | None = None  # None: out/blind, or next to init_from's run
     lenses: tuple[str, ...] = tuple(STUDY_LENSES)
+    references: tuple[str, ...] = STUDY_REFERENCES
     lens_epochs: int = 2
     max_images: int = 900  # 2:1 -> 600 attacker-train / 300 test pairs
     epochs: int = 10
@@ -95,6 +109,12 @@ class StudySettings:
         if unknown or not self.lenses:
             raise ValueError(
                 f"--lenses {list(self.lenses)}: choose one or more of {list(STUDY_LENSES)}"
+            )
+        unknown = [ref for ref in self.references if ref not in STUDY_REFERENCES]
+        if unknown:
+            raise ValueError(
+                f"--references {list(self.references)}: choose from {list(STUDY_REFERENCES)} "
+                "(or none)"
             )
         if not Path(self.config).is_file():
             raise FileNotFoundError(
@@ -223,12 +243,15 @@ def _captioners(out: Path, s: StudySettings) -> tuple[str, str | None]:
 
 
 def _lens(out: Path, lens: str, ideal: str, s: StudySettings) -> str:
-    """Train (or reuse) the privacy lens of one loss variant from the ideal captioner."""
+    """Train (or reuse) the privacy lens of one loss variant, or a reference camera
+    (:data:`STUDY_REFERENCES`: its own preset, the base config's options), from the ideal
+    captioner."""
     from endtoend.demo import demo_run
 
-    options = (*STUDY_LENSES[lens], *s.extra_lens_options.get(lens, ()))
+    preset = lens if lens in STUDY_REFERENCES else "privacy"
+    options = (*STUDY_LENSES.get(lens, ()), *s.extra_lens_options.get(lens, ()))
     epochs = s.lens_epochs * LENS_EPOCH_FACTOR.get(lens, 1)
-    run = demo_run("privacy", s.config, out / lens, options=options, init_from=ideal,
+    run = demo_run(preset, s.config, out / lens, options=options, init_from=ideal,
                    max_epochs=epochs, seed=s.seed)  # fmt: skip
     record = {
         "config": str(Path(s.config).resolve()),
@@ -244,7 +267,10 @@ def _lens(out: Path, lens: str, ideal: str, s: StudySettings) -> str:
         "lens_epochs": epochs,
         "seed": s.seed,
     }
-    return _train(run, record, f"the '{lens}' privacy lens")
+    if preset != "privacy":  # a reference camera's record says which (a lens's never did)
+        record["preset"] = preset
+    what = f"the '{lens}' privacy lens" if preset == "privacy" else f"the {lens} camera"
+    return _train(run, record, what)
 
 
 def _attack(
@@ -330,7 +356,7 @@ def run_study(out: str | Path, settings: StudySettings | None = None) -> Path:
 
     ideal, blind = timed("captioners", lambda: _captioners(out, s))
     lenses = {lens: timed(f"lens {lens}", lambda lens=lens: _lens(out, lens, ideal, s))
-              for lens in s.lenses}  # fmt: skip
+              for lens in (*s.lenses, *s.references)}  # fmt: skip
     attacked = {"ideal": ideal, **lenses}
     # a lens trained k× longer met its in-loop attacker k× as often: its fresh attackers
     # train k× the epochs, so they still see more pairs than the attacker the lens beat
@@ -342,7 +368,9 @@ def run_study(out: str | Path, settings: StudySettings | None = None) -> Path:
         _attack(out / f"attacks_{label}", ckpt, attacks, s, curve, epochs, check_only=True)
     ckpts = [ideal, *([blind] if blind else []), *lenses.values()]
     progress.info("[study] captioning the test split with %d cameras", len(ckpts))
-    lens_names = {ckpt: f"privacy ({lens})" for lens, ckpt in lenses.items()}  # even if alone
+    # every lens by its variant, even a lone one; a reference camera by its preset
+    lens_names = {ckpt: lens if lens in STUDY_REFERENCES else f"privacy ({lens})"
+                  for lens, ckpt in lenses.items()}  # fmt: skip
     results = timed("captions", lambda: compare(ckpts, out, "test", beam=s.beam, names=lens_names))
     names = {str(Path(r["checkpoint"]).resolve()): r["camera"] for r in results}
     specs, attack_results = [], {}

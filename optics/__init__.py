@@ -2,7 +2,7 @@
 
 from .camera import PRESETS, Camera, CameraConfig, load_camera, save_camera
 from .lens import LensConfig, ZernikeLens
-from .losses import distortion_loss, psf_mask_loss
+from .losses import band_mtf_loss, distortion_loss, psf_mask_loss
 from .materials import Material, get_material
 from .sensor import Sensor
 from .zernike import nm_to_noll, noll_to_nm, zernike_basis
@@ -15,6 +15,7 @@ __all__ = [
     "Material",
     "Sensor",
     "ZernikeLens",
+    "band_mtf_loss",
     "distortion_loss",
     "get_material",
     "load_camera",

@@ -118,3 +118,30 @@ def test_band_ssim_filters_by_frequency_and_reads_a_lens(small_camera, capsys):
     assert lens["mtf"]["0.0312"] <= 1.0 + 1e-9 and 0 < lens["band_2pct_cyc_px"] <= 0.5
     assert band.lens_band(type(small_camera)("ideal"))["mtf"] is None
     assert json.loads(capsys.readouterr().out.splitlines()[-1])["benchmark"] == "band_ssim"
+
+
+def test_band_shapes_captions_low_passed_scenes_per_cutoff(
+    tiny_cli_args, tiny_data_root, tmp_path, capsys
+):
+    """One record per cutoff (and the unfiltered scenes): shape F1 and grounding F1 of the
+    checkpoint's captions against the ground truth, and the band SSIM, which grows with the
+    cutoff and is the SSIM of the scene itself (1) without a filter."""
+    from train import cli_main
+
+    if str(BENCH) not in sys.path:
+        sys.path.insert(0, str(BENCH))
+    argv = tiny_cli_args(tiny_data_root, tmp_path, "--model.camera.preset", "ideal",
+                         "--trainer.max_steps", "1", "--trainer.max_epochs", "1")  # fmt: skip
+    cli_main(["fit", *argv])
+    ckpt = next((tmp_path / "checkpoints").glob("*.ckpt"))
+    bench = importlib.import_module("band_shapes")
+    record = bench.main(["--ckpt", str(ckpt), "--cutoffs", "0.0625,0.25", "--beam", "1"])
+    rows = record["cutoffs"]
+    assert list(rows) == ["0.0625", "0.2500", "inf"]
+    assert rows["0.0625"]["band_ssim"] < rows["0.2500"]["band_ssim"] < rows["inf"]["band_ssim"]
+    assert rows["inf"]["band_ssim"] == pytest.approx(1.0)
+    for row in rows.values():
+        assert row["images"] == 10 and 0 <= row["shape_f1"] <= 1
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["benchmark"] == "band_shapes"
+    with pytest.raises(SystemExit):
+        bench.main(["--ckpt", str(ckpt), "--cutoffs", "0.9"])

@@ -76,6 +76,9 @@ def test_captioner_settings_make_the_typed_config() -> None:
         ({"scheduler": "step"}, "model.scheduler"),
         ({"adversary": "gan"}, "model.adversary"),
         ({"w_adversary": 1.0}, "needs an attacker"),
+        ({"w_otf_band": -1.0}, "model.w_otf_band"),
+        ({"otf_band_cpp": [0.3, 0.1]}, r"model.otf_band_cpp .*\[0.3, 0.1\]"),
+        ({"otf_band_cpp": [0.1]}, "model.otf_band_cpp"),
     ],
 )
 def test_bad_options_are_named(options, names) -> None:
@@ -111,3 +114,33 @@ def test_fixed_width_pads_and_cuts() -> None:
     tokens = torch.tensor([[5, 6, 2], [7, 2, 0]])
     assert fixed_width(tokens, 5, 0).tolist() == [[5, 6, 2, 0, 0], [7, 2, 0, 0, 0]]
     assert fixed_width(tokens, 2, 0).tolist() == [[5, 6], [7, 2]]
+
+
+def test_otf_band_term_alone_digs_the_lens_mtf_down(tiny_cli_args, tiny_data_root, tmp_path):
+    """model.w_otf_band: the term is the PSF's mean MTF over the band, and the lens's steps on
+    it lower that MTF (only the lens moves; every other loss is off)."""
+    from optics import band_mtf_loss
+    from train import cli_main
+
+    only_band = [
+        "--model.w_dec", "0", "--model.w_distortion", "0", "--model.w_psf_mask", "0",
+        "--model.w_attack", "0", "--model.w_scene_labels", "0", "--model.w_otf_band", "1",
+        "--model.otf_band_cpp", "[0.125, 0.5]",
+    ]  # fmt: skip
+    cli = cli_main(tiny_cli_args(tiny_data_root, tmp_path, *only_band), run=False)
+    model = cli.model
+    batch = next(iter(cli.datamodule.train_dataloader()))
+    lens = [p for p in model.camera.parameters() if p.requires_grad]
+    opt = torch.optim.Adam(lens, lr=0.01)
+    history = []
+    for _ in range(6):
+        torch.manual_seed(0)
+        terms = model.losses(batch)
+        opt.zero_grad()
+        terms["loss"].backward()
+        opt.step()
+        history.append(float(terms["otf_band_mtf"].detach()))
+    assert float(terms["loss"]) == pytest.approx(history[-1], abs=1e-6)  # nothing else counts
+    with torch.no_grad():
+        _, psf = model.capture(batch.float_images())
+    assert float(band_mtf_loss(psf, (0.125, 0.5))) < 0.85 * history[0], history

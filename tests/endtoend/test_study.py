@@ -20,7 +20,8 @@ def test_study_trains_attacks_reports_and_resumes(
                          "--model.adversary_warmup_steps", "1")  # fmt: skip
     config = tiny_demo_config(argv, tmp_path / "demo.yaml")
     settings = StudySettings(
-        config=str(config), lenses=("published", "adversary"), lens_epochs=1, max_images=12,
+        config=str(config), lenses=("published", "adversary"), references=("lowres",),
+        lens_epochs=1, max_images=12,
         epochs=1, attacks="wiener,unet", strength_curve="4,all", strength_attacker="unet",
     )  # fmt: skip
     out = tmp_path / "study"
@@ -36,8 +37,11 @@ def test_study_trains_attacks_reports_and_resumes(
     assert published["hyper_parameters"]["w_attack"] == 0
     assert Path(published["hyper_parameters"]["init_from"]).parent.parent == out / "ideal"
 
-    for camera in ("ideal", "blind", "privacy (published)", "privacy (adversary)"):
+    for camera in ("ideal", "blind", "privacy (published)", "privacy (adversary)", "lowres"):
         assert f"| {camera} |" in text
+    lowres = torch.load(out / "lowres" / "checkpoints" / "best.ckpt", weights_only=False)
+    assert lowres["hyper_parameters"]["camera"]["preset"] == "lowres"  # a reference camera
+    assert "| lowres |" in (out / "tradeoff.md").read_text()  # on the frontier
     assert "in-loop (not fresh)" in text and "Wiener (learned K)" in text
     attack_table = text.split("## Attacks")[1].split("##")[0]
     adv_row = next(ln for ln in attack_table.splitlines() if ln.startswith("| privacy (adv"))
@@ -54,7 +58,7 @@ def test_study_trains_attacks_reports_and_resumes(
 
     # a rerun reuses every finished stage; changed settings are refused by name
     done = [*out.glob("*/checkpoints/best.ckpt"), *out.glob("attacks_*/attack_results.json")]
-    assert len(done) == 4 + 3
+    assert len(done) == 5 + 4
     stamps = {p: p.stat().st_mtime_ns for p in done}
     run_study(out, settings)
     assert {p: p.stat().st_mtime_ns for p in done} == stamps

@@ -127,3 +127,33 @@ def test_a_lower_bound_under_the_target_does_not_meet_it():
     assert "SSIM 0.400 (unet); target ≤ 0.45: **met**" in _report([*rows, saturated])
     above = {**_row("unet", 0.50, converged=True), "lower_bound": True}
     assert "SSIM ≥ 0.500 (unet); target ≤ 0.45: **not met**" in _report([*rows, above])
+
+
+def test_at_saturation_every_lens_is_judged_by_shape_f1_and_the_exact_model_wiener():
+    """--saturate: every privacy lens (not the references) against the saturation targets:
+    the exact-model Wiener counts beside the learned attackers, re-ID within 2 points of
+    chance, shape F1 against the ideal camera's."""
+    captions = {
+        "ideal": {"grounding_f1": 0.80, "shape_f1": 0.90},
+        "privacy (published)": {"grounding_f1": 0.70, "shape_f1": 0.75},
+        "privacy (wiener)": {"grounding_f1": 0.70, "shape_f1": 0.60},
+        "defocus": {"grounding_f1": 0.70, "shape_f1": 0.70},
+    }
+    sat = {"converged": True, "lower_bound": False}
+    results = {
+        "published": ("privacy (published)", {"rows": [
+            {**_row("unet", 0.40, reid=0.06), **sat}, _row("wiener_exact", 0.44, reid=0.06)]}),
+        "wiener": ("privacy (wiener)", {"rows": [
+            {**_row("unet", 0.40), **sat}, _row("wiener_exact", 0.47, reid=0.08)]}),
+        "defocus": ("defocus", {"rows": [{**_row("unet", 0.80), **sat}]}),
+    }  # fmt: skip
+    s = StudySettings(saturate=True, lenses=("published", "wiener"))
+    targets = study_markdown(s, captions, results, "", {}).split("## Targets at saturation")[1]
+    published, wiener = targets.split("`privacy (wiener)`:")
+    assert "at saturation (learned, exact-model Wiener) SSIM 0.440 (wiener_exact)" in published
+    assert "target ≤ 0.45: **met**" in published
+    assert "+1.0 points); target within 2 points: **met**" in published
+    assert "shape F1 0.750 = 83 % of the ideal camera's 0.900" in published
+    assert "SSIM 0.470 (wiener_exact); target ≤ 0.45: **not met**" in wiener
+    assert "+3.0 points); target within 2 points: **not met**" in wiener
+    assert "shape F1 0.600 = 67 %" in wiener and "`defocus`" not in targets

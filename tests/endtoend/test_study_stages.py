@@ -13,6 +13,7 @@ from endtoend.study import StudySettings
     [
         ({"lenses": ("published", "mystery")}, "--lenses"),
         ({"lenses": ()}, "--lenses"),
+        ({"references": ("pinhole",)}, "--references"),
         ({"config": "nowhere.yaml"}, "--train-config nowhere.yaml"),
         ({"init_from": "nowhere.ckpt"}, "--init-from nowhere.ckpt"),
         ({"attacks": "wienr"}, "wienr"),
@@ -44,7 +45,14 @@ def test_the_wide_support_lens_trains_longer_with_its_own_mask(tmp_path, monkeyp
     assert argv[argv.index("--trainer.max_epochs") + 1] == "6"
     assert seen["record"]["lens_epochs"] == 6  # a rerun with other epochs is refused
     study._lens(tmp_path, "adversary", str(ideal), StudySettings(lens_epochs=3))
-    assert seen["record"]["lens_epochs"] == 3
+    assert seen["record"]["lens_epochs"] == 3 and "preset" not in seen["record"]
+    # a reference camera: its own preset from the same captioner, none of the lens options
+    study._lens(tmp_path, "defocus", str(ideal), StudySettings(lens_epochs=3))
+    argv = seen["argv"]
+    assert argv[argv.index("--model.camera.preset") + 1] == "defocus"
+    assert "--config" in argv and argv.count("--config") == 1  # the base config only
+    assert argv[argv.index("--model.init_from") + 1] == str(ideal)
+    assert seen["record"]["preset"] == "defocus" and seen["record"]["lens_epochs"] == 3
 
 
 def test_fresh_attackers_of_a_longer_trained_lens_train_longer(tmp_path, monkeypatch):
@@ -62,7 +70,8 @@ def test_fresh_attackers_of_a_longer_trained_lens_train_longer(tmp_path, monkeyp
         return folder
 
     def stop(ckpts, out, split, beam, names):
-        assert names == {f"{k}.ckpt": f"privacy ({k})" for k in ("adversary", "adversary_wide")}
+        lenses = {f"{k}.ckpt": f"privacy ({k})" for k in ("adversary", "adversary_wide")}
+        assert names == {**lenses, "defocus.ckpt": "defocus", "lowres.ckpt": "lowres"}
         raise InterruptedError  # every attack folder is checked before the captions
 
     monkeypatch.setattr(study, "_attack", check)
@@ -70,7 +79,8 @@ def test_fresh_attackers_of_a_longer_trained_lens_train_longer(tmp_path, monkeyp
     settings = StudySettings(lenses=("adversary", "adversary_wide"), epochs=7)
     with pytest.raises(InterruptedError):
         study.run_study(tmp_path, settings)
-    assert planned == {"attacks_ideal": 7, "attacks_adversary": 7, "attacks_adversary_wide": 14}
+    assert planned == {"attacks_ideal": 7, "attacks_adversary": 7, "attacks_adversary_wide": 14,
+                       "attacks_defocus": 7, "attacks_lowres": 7}  # fmt: skip
     text = study.study_markdown(settings, {}, {}, "", {})
     assert "for 7 epochs (adversary_wide: 14)" in text
 

@@ -1,5 +1,7 @@
 """Camera presets, trainable terms, fabrication noise, losses and input validation."""
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -242,3 +244,32 @@ def test_gradcheck_coefficients_to_captured_image(small_lens_kwargs):
 
     c0 = cam.lens.trainable_coefficients_um.detach().clone().requires_grad_(True)
     assert torch.autograd.gradcheck(captured, (c0,), eps=1e-6, atol=1e-6, rtol=1e-4)
+
+
+def test_band_mtf_loss_closed_forms():
+    from optics import band_mtf_loss
+
+    delta = torch.zeros(2, 64, 64)
+    delta[:, 32, 32] = 1.0
+    assert float(band_mtf_loss(delta, (1 / 16, 0.5))) == pytest.approx(1.0)
+    # a Gaussian PSF of σ px: MTF(f) = exp(−2π²σ²f²) at every grid frequency f (cycles/px)
+    sigma = 2.0
+    c = torch.arange(64, dtype=torch.float64) - 32
+    g = torch.exp(-(c[:, None] ** 2 + c[None, :] ** 2) / (2 * sigma**2))
+    gauss = (g / g.sum())[None]
+    f = torch.fft.fftfreq(64, dtype=torch.float64)
+    fr = torch.hypot(f[:, None], f[None, :])
+    band = (fr >= 0.05) & (fr < 0.2)
+    expected = torch.exp(-2 * math.pi**2 * sigma**2 * fr[band] ** 2).mean()
+    assert float(band_mtf_loss(gauss, (0.05, 0.2))) == pytest.approx(float(expected), rel=1e-6)
+    # a 2-px box has an OTF zero at Nyquist: the loss still has a finite gradient there
+    box = torch.zeros(1, 8, 8)
+    box[0, 4, 3:5] = 0.5
+    box.requires_grad_(True)
+    band_mtf_loss(box, (0.25, 0.7)).backward()
+    assert torch.isfinite(box.grad).all() and box.grad.abs().sum() > 0
+    for bad in ((0.3, 0.2), (-0.1, 0.2), (0.1, 0.9)):
+        with pytest.raises(ValueError, match="cycles/px"):
+            band_mtf_loss(gauss, bad)
+    with pytest.raises(ValueError, match="holds no frequency"):
+        band_mtf_loss(torch.ones(1, 4, 4) / 16, (0.01, 0.2))
