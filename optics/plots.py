@@ -126,13 +126,17 @@ def lens_images(
     height_um: torch.Tensor | None,
     wavelengths_nm: Sequence[float] | None = None,
 ) -> dict[str, torch.Tensor]:
-    """TensorBoard images (1, H, W) in [0, 1]: ``psf_<λ>nm`` (``psf_<i>`` without wavelengths)
+    """TensorBoard images (1, H, W) in [0, 1]: ``psf_<λ>nm`` (``psf_all`` for one PSF shared by
+    every wavelength, ``psf_<i>`` without wavelengths)
     shown as sqrt(p / max p) so the tails are visible, and ``height_map`` min–max scaled.
 
     Args:
         psf: (Λ, K, K); height_um: (N, N), or None for a lens without a surface (measured).
     """
-    names = [f"{w:g}nm" for w in wavelengths_nm] if wavelengths_nm else range(len(psf))
+    if wavelengths_nm and len(wavelengths_nm) == len(psf):
+        names = [f"{w:g}nm" for w in wavelengths_nm]
+    else:  # a grey measured PSF serves every wavelength: one image, not one per λ
+        names = ["all"] if len(psf) == 1 else [str(i) for i in range(len(psf))]
     out = {f"psf_{n}": (p / p.max()).sqrt()[None] for n, p in zip(names, psf, strict=True)}
     if height_um is None:
         return out

@@ -39,3 +39,6 @@ def test_lens_images_are_normalised():
         assert float(image.min()) >= 0 and float(image.max()) == 1.0
     named = plots.lens_images(psf, height, (460.0, 550.0, 640.0))
     assert set(named) == {"psf_460nm", "psf_550nm", "psf_640nm", "height_map"}
+    # a grey measured PSF (one channel for every wavelength) is one image, not a crash
+    grey = plots.lens_images(psf[:1], None, (460.0, 550.0, 640.0))
+    assert set(grey) == {"psf_all"} and grey["psf_all"].shape == (1, 8, 8)
