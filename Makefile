@@ -25,12 +25,13 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(PY) evaluate.py demo --out runs/demo
 
-# The privacy study (docs/results.md, "Privacy study"): four privacy lenses against fresh
-# attackers, on the demo's ideal captioner when `make demo` has run (else it trains its own).
-# About 2.5 h on a 2-core CPU (estimated from the stages' measured times: each lens 3-16 min of
-# training, 25-40 min of attacks); a rerun resumes. `make study STUDY_EXTRA=--saturate` trains every
-# learned attacker to saturation instead (evaluate.py attack --saturate): a GPU job, its wall time
-# not measured yet (one 1,200-pair U-Net level alone took ~20 min on the 2-core CPU).
+# The privacy study (docs/evaluation.md, "Privacy study"): four privacy lenses and the defocus and
+# lowres references against fresh attackers, on the demo's ideal captioner when `make demo` has run
+# (else it trains its own). About 3 h on a 2-core CPU (estimated from the stages' measured times:
+# each camera 3-16 min of training, 25-40 min of attacks); a rerun resumes. `make study
+# STUDY_EXTRA=--saturate` trains every learned attacker to saturation instead (evaluate.py attack
+# --saturate): a GPU job, its wall time not measured yet (no GPU lent; one 1,200-pair U-Net level
+# alone takes 20-35 min on a 2-core CPU, and each level doubles it).
 STUDY_ARGS ?= $(if $(wildcard runs/demo/ideal/checkpoints/best.ckpt),--init-from runs/demo/ideal/checkpoints/best.ckpt)
 STUDY_EXTRA ?=
 study: $(STAMP)
