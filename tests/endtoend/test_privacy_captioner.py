@@ -140,7 +140,7 @@ def test_otf_band_term_alone_digs_the_lens_mtf_down(tiny_cli_args, tiny_data_roo
         terms["loss"].backward()
         opt.step()
         history.append(float(terms["otf_band_mtf"].detach()))
-    assert float(terms["loss"]) == pytest.approx(history[-1], abs=1e-6)  # nothing else counts
+    assert float(terms["loss"].detach()) == pytest.approx(history[-1], abs=1e-6)  # nothing else
     with torch.no_grad():
         _, psf = model.capture(batch.float_images())
     assert float(band_mtf_loss(psf, (0.125, 0.5))) < 0.85 * history[0], history
