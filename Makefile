@@ -25,9 +25,9 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(PY) evaluate.py demo --out runs/demo
 
-# The privacy study (docs/evaluation.md, "Privacy study"): four privacy lenses and the defocus and
+# The privacy study (docs/evaluation.md, "Privacy study"): five privacy lenses and the defocus and
 # lowres references against fresh attackers, on the demo's ideal captioner when `make demo` has run
-# (else it trains its own). About 3 h on a 2-core CPU (estimated from the stages' measured times:
+# (else it trains its own). About 3.5-4 h on a 2-core CPU (estimated from the stages' measured times:
 # each camera 3-16 min of training, 25-40 min of attacks); a rerun resumes. `make study
 # STUDY_EXTRA=--saturate` trains every learned attacker to saturation instead (evaluate.py attack
 # --saturate): a GPU job, its wall time not measured yet (no GPU lent; one 1,200-pair U-Net level

@@ -7,7 +7,7 @@ Subcommands:
     demo      train all cameras on the embedded data and write a report (``make demo``)
     attack    deconvolution / learned attacks on a camera (attacks.cli)
     tradeoff  privacy–utility frontier from caption tables and attack results
-    study     the privacy study: four lenses, fresh attackers, frontier (``make study``)
+    study     the privacy study: five lenses, fresh attackers, frontier (``make study``)
 
 Example::
 
@@ -435,7 +435,7 @@ def _study(args: argparse.Namespace) -> int:
 SUBCOMMANDS["study"] = (
     _study_args,
     _study,
-    "privacy study: lenses trained with four losses against fresh attackers, and the frontier",
+    "privacy study: lenses trained with five losses against fresh attackers, and the frontier",
 )
 
 

@@ -6,9 +6,10 @@ One command, resumable stage by stage:
 1. the ideal camera's captioner and the blind captioner (or ``--init-from`` an existing one);
 2. one privacy lens per loss variant (:data:`STUDY_LENSES`), each trained from that captioner
    for ``lens_epochs``: the published loss, + the Wiener attack term, + an in-loop learned
-   adversary (``configs/adversary.yaml``), and that adversary lens with a 24 px PSF support
-   trained twice as long; and the reference cameras (:data:`STUDY_REFERENCES`: defocus and
-   lowres) trained the same way, the frontier's optical and non-optical baselines;
+   adversary (``configs/adversary.yaml``), that adversary lens with a 24 px PSF support
+   trained twice as long, and that adversary lens with the band-MTF term; and the reference
+   cameras (:data:`STUDY_REFERENCES`: defocus and lowres) trained the same way, the frontier's
+   optical and non-optical baselines;
 3. captions of every camera on the test split (``comparison.csv``);
 4. fresh attacks on each lens and reference (``evaluate.py attack``: every attack, the
    strength curve, the in-loop attacker as a row) and a cheap one on the ideal camera (its
@@ -59,6 +60,10 @@ STUDY_LENSES: dict[str, tuple[Option, ...]] = {
     # the best fresh attacker from 0.555 to 0.405 SSIM (docs/results.md); it departs from the
     # published small-sensor PSF constraint, hence a variant beside the published-mask one
     "adversary_wide": (("config", ADVERSARY_CONFIG), ("model.psf_mask_radius_px", 24)),
+    # + the band-MTF term at the published 8 px support: at one 300-pair attacker budget it took
+    # the demo lens's U-Net from 0.501 to 0.438 SSIM and its exact-model Wiener from 0.454 to
+    # 0.313 for 0.012 shape F1 (docs/results.md, 2026-12-04)
+    "adversary_band": (("config", ADVERSARY_CONFIG), ("model.w_otf_band", 100.0)),
 }
 # the frontier's reference cameras (camera presets, trained from the same captioner as the
 # lenses): plain defocus, the optical baseline a privacy lens must beat, and a low-resolution

@@ -32,7 +32,7 @@ TARGETS = {"learned_ssim_max": 0.45, "reid_points_over_chance": 5.0, "f1_share_o
 SATURATION_TARGETS = {"learned_ssim_max": 0.45, "reid_points_over_chance": 2.0,
                       "f1_share_of_ideal": 0.80}  # fmt: skip
 # the study's lens variants trained min–max, on which study.md checks those targets
-ADVERSARIAL_LENSES = ("adversary", "adversary_wide")
+ADVERSARIAL_LENSES = ("adversary", "adversary_wide", "adversary_band")
 # lens variant -> multiple of lens_epochs it trains (the wide support needs the longer schedule)
 LENS_EPOCH_FACTOR = {"adversary_wide": 2}
 

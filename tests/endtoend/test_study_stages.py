@@ -159,3 +159,25 @@ def test_config_is_the_commands_own_options_and_train_config_the_training_one(
     argv = ["demo", "--config", str(demo_options), "--train-config", "configs/demo.yaml"]
     assert evaluate.main([*argv, "--out", str(tmp_path / "d")]) == 0
     assert seen["demo"] == ("configs/demo.yaml", ["ideal"], 1)
+
+
+@pytest.mark.parametrize("lens", ["adversary_wide", "adversary_band"])
+def test_each_study_lens_variant_is_a_valid_training_command(
+    lens, tiny_cli_args, tiny_data_root, tmp_path
+):
+    """The variants' options parse and reach the model (a typo would only fail hours into a
+    study, at that lens's stage)."""
+    from endtoend.study import STUDY_LENSES
+    from endtoend.train_cli import cli_main
+    from endtoend.train_run import option_args
+
+    argv = option_args(STUDY_LENSES[lens])
+    if lens == "adversary_wide":  # a 24 px support needs a PSF wider than the tiny 32 px
+        argv += ["--model.camera.lens.psf_size_px", "64"]
+    cli = cli_main(tiny_cli_args(tiny_data_root, tmp_path, *argv), run=False)
+    assert cli.model.hparams.adversary == "wiener_unet"  # configs/adversary.yaml applied
+    if lens == "adversary_band":
+        assert cli.model.hparams.w_otf_band == 100.0
+        assert cli.model.hparams.psf_mask_radius_px == 4  # the tiny camera's, not widened
+    else:
+        assert cli.model.hparams.psf_mask_radius_px == 24 and cli.model.hparams.w_otf_band == 0
