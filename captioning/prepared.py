@@ -33,7 +33,8 @@ OnCorrupt = Literal["skip", "fail"]
 def records_fingerprint(records: Sequence[ImageRecord], size: int) -> dict[str, str]:
     """What a prepared split is built from: ``{"images": ..., "captions": ...}`` digests.
 
-    ``images`` covers the image size, the image ids and files and each file's size and
+    ``images`` covers the image size, the image ids and files (as absolute paths: the same
+    data root spelled relative or absolute is the same cache) and each file's size and
     modification time (a replaced or repaired image changes it); ``captions`` covers the
     reference captions and the other annotation fields.
     """
@@ -44,7 +45,7 @@ def records_fingerprint(records: Sequence[ImageRecord], size: int) -> dict[str, 
             stamp = f"{st.st_size}:{st.st_mtime_ns}"
         except OSError:
             stamp = "missing"
-        images.update(json.dumps([r.image_id, str(r.path), stamp]).encode())
+        images.update(json.dumps([r.image_id, os.path.abspath(r.path), stamp]).encode())
         captions.update(
             json.dumps([r.image_id, list(r.captions), list(r.extra)], default=str).encode()
         )
@@ -133,8 +134,10 @@ def ensure_prepared(
         return index_path
     if state == "captions":
         old = json.loads(index_path.read_text())
-        by_key = {(r.image_id, str(r.path)): r for r in records}
-        kept = [by_key[(int(e["image_id"]), e["file"])] for e in old["images"]]
+        # the images are current, so the ids are the ones indexed (files may be spelled
+        # otherwise: relative then, absolute now)
+        by_id = {r.image_id: r for r in records}
+        kept = [by_id[int(e["image_id"])] for e in old["images"]]
         logger.warning("%s: %s; rewriting %s", out_dir, reason, index_path.name)
         _write_json_atomic(
             index_path,

@@ -186,6 +186,24 @@ def test_2_caption_only_edit_rewrites_the_index_only(data_root, tmp_path):
     assert cdata.prepared_state(records, out, "train", 32)[0] == "current"
 
 
+def test_2_the_same_root_spelled_otherwise_is_the_same_cache(data_root, tmp_path, monkeypatch):
+    out = tmp_path / "prep"
+    ensure_prepared(load_records(data_root, "val"), out, "val", 32)
+    stamp = (out / "val_images.npy").stat().st_mtime_ns
+    monkeypatch.chdir(data_root.parent)
+    relative = load_records(Path(data_root.name), "val")
+    assert not relative[0].path.is_absolute()
+    assert cdata.prepared_state(relative, out, "val", 32)[0] == "current"
+    val = lambda imgs: next(e for e in imgs if e["split"] == "val")  # noqa: E731
+    _edit_karpathy(data_root, lambda imgs: val(imgs)["sentences"][0].update(raw="other words"))
+    relative = load_records(Path(data_root.name), "val")
+    assert cdata.prepared_state(relative, out, "val", 32)[0] == "captions"
+    ensure_prepared(relative, out, "val", 32)  # the index only, by image id
+    assert (out / "val_images.npy").stat().st_mtime_ns == stamp
+    index = json.loads((out / "val_index.json").read_text())
+    assert any("other words" in e["captions"] for e in index["images"])
+
+
 # ------------------------------------------------------------------------------------- 3, 4
 
 
