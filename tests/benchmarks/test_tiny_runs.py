@@ -14,6 +14,23 @@ import pytest
 BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
 
 TINY = {
+    "bench_attackers": (
+        [
+            "--pairs",
+            "12",
+            "--epochs",
+            "2",
+            "--image-size",
+            "32",
+            "--cap",
+            "2400",
+            "--max-epochs",
+            "10",
+            "--cameras",
+            "2",
+        ],
+        {"attackers", "projection", "seconds"},
+    ),
     "bench_attacks": (
         ["--size", "16", "--batch", "2", "--psf", "5", "--repeats", "1"],
         {"skimage_loop_images_per_s", "torch_cpu_images_per_s", "max_abs_diff_vs_skimage"},
@@ -145,3 +162,22 @@ def test_band_shapes_captions_low_passed_scenes_per_cutoff(
     assert json.loads(capsys.readouterr().out.splitlines()[-1])["benchmark"] == "band_shapes"
     with pytest.raises(SystemExit):
         bench.main(["--ckpt", str(ckpt), "--cutoffs", "0.9"])
+
+
+def test_bench_attackers_projects_the_protocol_at_its_epoch_cap(capsys):
+    """The projection is the closed form Σ levels × epochs × seconds per pair-epoch, over the
+    protocol's own doubling levels (the cap tried last); bad options are named."""
+    if str(BENCH) not in sys.path:
+        sys.path.insert(0, str(BENCH))
+    bench = importlib.import_module("bench_attackers")
+    out = bench.projection({"unet": 1e-3, "deblurgan": 2e-3}, 600, 2000, 10, 7)
+    assert out["levels"] == [600, 1200, 2000]
+    assert out["level_seconds_at_cap"]["unet"]["1200"] == pytest.approx(12.0)
+    assert out["per_camera_seconds_at_cap"] == pytest.approx({"unet": 38.0, "deblurgan": 76.0})
+    assert out["study_hours_at_cap"] == pytest.approx((38 + 76) * 7 / 3600)
+    for argv, named in [(["--attackers", "unet,mystery"], "--attackers"),
+                        (["--cap", "100"], "--cap 100"), (["--pairs", "5"], "--pairs 5"),
+                        (["--max-epochs", "2"], "--max-epochs 2")]:  # fmt: skip
+        with pytest.raises(SystemExit):
+            bench.main(argv)
+        assert named in capsys.readouterr().err
