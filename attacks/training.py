@@ -42,21 +42,38 @@ def _loggers(out_dir: Path) -> list:
 
 
 class _ValHistory(L.Callback):
-    """Per-epoch validation SSIM (the attacker's learning curve); saved in the checkpoints, so a
-    resumed run keeps the epochs before the interruption."""
+    """Per-epoch validation SSIM (the attacker's learning curve) and wall seconds per epoch
+    (its training and validation, taken when validation ends: before the checkpoint of that
+    epoch is written, so it is in it); saved in the checkpoints, so a resumed run keeps the
+    epochs before the interruption."""
 
     def __init__(self) -> None:
         self.history: list[float] = []
+        self.epoch_seconds: list[float] = []
+        self._epoch_start: float | None = None
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._epoch_start = time.perf_counter()
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not trainer.sanity_checking and "val_ssim" in trainer.callback_metrics:
             self.history.append(float(trainer.callback_metrics["val_ssim"]))
+            self._lap()
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._lap()  # an epoch without validation (fewer than 10 pairs)
+
+    def _lap(self) -> None:
+        if self._epoch_start is not None:
+            self.epoch_seconds.append(time.perf_counter() - self._epoch_start)
+            self._epoch_start = None
 
     def state_dict(self) -> dict[str, Any]:
-        return {"history": list(self.history)}
+        return {"history": list(self.history), "epoch_seconds": list(self.epoch_seconds)}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.history = [float(v) for v in state_dict.get("history", [])]
+        self.epoch_seconds = [float(v) for v in state_dict.get("epoch_seconds", [])]
 
 
 @torch.no_grad()
@@ -113,7 +130,8 @@ def train_attacker(
         checkpoint, logs, losses, notes, seconds, ``val_identity_ssim`` (captures as they are),
         ``val_start_ssim`` (the untrained attacker: identity, or Wiener for wiener_unet),
         ``val_best_ssim``, ``best_epoch``, ``val_history`` (SSIM per epoch of this run),
-        ``val_last_ssim``, ``converged``:
+        ``val_last_ssim``, ``epoch_seconds`` (wall seconds of each epoch, validation and
+        checkpointing included), ``converged``:
         True / False (best ≤ identity: "did not converge") / None (no validation pairs),
         and ``stopped``: "plateau" (early stopping ended it) or "epoch cap").
     """
@@ -189,6 +207,7 @@ def train_attacker(
         "val_start_ssim": val_start,
         "val_best_ssim": val_best,
         "val_history": history.history,
+        "epoch_seconds": history.epoch_seconds,
         "converged": converged,
         "val_last_ssim": history.history[-1] if history.history else None,
         "patience": patience,
@@ -230,6 +249,21 @@ def _stop_reason(trainer: L.Trainer, epochs: int) -> str:
     return "epoch cap"
 
 
+def last_checkpoint(dirpath: str | Path) -> L.Callback:
+    """A checkpoint callback writing ``dirpath/last.ckpt`` after every epoch.
+
+    ``ModelCheckpoint(save_last=True)`` beside a monitored best no longer does: since Lightning
+    2.6 it refreshes ``last.ckpt`` only when a best checkpoint is saved in the same step, so a
+    run killed after epochs without a gain would resume from its last gain and redo them (and
+    ``--ckpt_path last`` would restart there). Without a monitor, ``save_top_k=1`` keeps the
+    newest epoch under one name."""
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    return ModelCheckpoint(
+        dirpath=dirpath, filename="last", monitor=None, save_top_k=1, enable_version_counter=False
+    )
+
+
 def _trainer(
     out_dir: Path,
     validate: bool,
@@ -245,6 +279,7 @@ def _trainer(
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 
     ckpt_dir = out_dir / "checkpoints"
+    last = last_checkpoint(ckpt_dir)
     checkpoint = (
         ModelCheckpoint(
             dirpath=ckpt_dir,
@@ -252,16 +287,14 @@ def _trainer(
             monitor="val_ssim",
             mode="max",
             save_top_k=1,
-            save_last=True,
             enable_version_counter=False,
         )
         if validate
-        else ModelCheckpoint(
-            dirpath=ckpt_dir, save_last=True, save_top_k=0, enable_version_counter=False
-        )
+        else last
     )
     history = _ValHistory()
-    callbacks: list[L.Callback] = [checkpoint, history]
+    callbacks: list[L.Callback] = [checkpoint, history] if validate else [history]
+    callbacks.append(last)
     if patience is not None and validate:
         # a gain under 1e-4 SSIM is noise, not learning: it does not reset the count
         callbacks.append(

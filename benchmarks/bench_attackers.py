@@ -3,11 +3,11 @@ one JSON line.
 
 Each learned attacker (``attacks.attackers``) is trained with the code path of
 ``evaluate.py attack`` (``attacks.training.train_attacker``: Lightning, a tenth held out for
-validation, every epoch validated) on ``--pairs`` generated pairs, once for 1 epoch and once for
-``--epochs`` (after a discarded warm-up run); the difference is the steady per-epoch cost
-without start-up, reported as seconds per pair-epoch (a pair of the level's pool, validation
-share included). Training time does not depend on the images, so the pairs are noise; the
-non-blind attacker gets a Gaussian PSF.
+validation, every epoch validated) on ``--pairs`` generated pairs for ``--epochs``; the median
+wall time of its epochs after the first (start-up) is the steady cost, reported as seconds per
+pair-epoch (a pair of the level's pool, validation and checkpointing included). Training time
+does not depend on the images, so the pairs are noise; the non-blind attacker gets a Gaussian
+PSF.
 
 The saturation protocol (``evaluate.py attack --saturate``) trains each attacker on doubling
 levels from ``--start`` to ``--cap`` pairs, each level for at most ``--max-epochs``; its worst
@@ -47,7 +47,7 @@ def gaussian_psf(size_px: int = 9, sigma_px: float = 1.5) -> torch.Tensor:
     return (g / g.sum()).expand(3, -1, -1).clone()
 
 
-def _fit_seconds(kind: str, pairs: np.ndarray, epochs: int, device: str, batch: int) -> float:
+def _epoch_seconds(kind: str, pairs: np.ndarray, epochs: int, device: str, batch: int) -> list:
     from attacks.attackers import get_attacker
     from attacks.training import train_attacker
 
@@ -57,32 +57,23 @@ def _fit_seconds(kind: str, pairs: np.ndarray, epochs: int, device: str, batch: 
     if get_attacker(kind).weights_option:
         options[get_attacker(kind).weights_option] = None  # random backbone: nothing downloads
     with tempfile.TemporaryDirectory(prefix=f"privcam_bench_{kind}_") as tmp:
-        t = time.perf_counter()
-        train_attacker(kind, pairs, pairs, tmp, epochs=epochs, batch_size=batch, seed=0,
-                       accelerator="gpu" if device.startswith("cuda") else "cpu",
-                       resume=False, **options)  # fmt: skip
-        if device.startswith("cuda"):
-            torch.cuda.synchronize()
-        return time.perf_counter() - t
+        _, info = train_attacker(kind, pairs, pairs, tmp, epochs=epochs, batch_size=batch,
+                                 seed=0, accelerator="gpu" if device.startswith("cuda") else "cpu",
+                                 resume=False, **options)  # fmt: skip
+        return info["epoch_seconds"]
 
 
 def measure(kind: str, n_pairs: int, size_px: int, epochs: int, device: str, batch: int) -> dict:
-    """Seconds per pair-epoch of ``kind`` from a 1-epoch and an ``epochs``-epoch run."""
+    """Seconds per pair-epoch of ``kind``: the median wall time of an ``epochs``-epoch run's
+    epochs after the first (the first pays start-up: kernels, allocator, cuDNN autotuning)."""
     if epochs < 2:
-        raise ValueError(f"--epochs {epochs}: at least 2 (one epoch is the start-up reference)")
+        raise ValueError(f"--epochs {epochs}: at least 2 (the first epoch is start-up)")
     rng = np.random.default_rng(0)
     pairs = rng.integers(0, 256, (n_pairs, size_px, size_px, 3), dtype=np.uint8)
-    _fit_seconds(kind, pairs[:10], 1, device, batch)  # warm-up: imports, kernels, allocator
-    one = _fit_seconds(kind, pairs, 1, device, batch)
-    many = _fit_seconds(kind, pairs, epochs, device, batch)
-    row: dict[str, Any] = {"seconds_1_epoch": one, f"seconds_{epochs}_epochs": many}
-    if many <= one:
-        raise RuntimeError(
-            f"{kind}: {epochs} epochs took {many:.2f} s, no longer than 1 epoch ({one:.2f} s): "
-            "timing noise swamps an epoch; raise --pairs or --epochs"
-        )
-    per_pair_epoch = (many - one) / ((epochs - 1) * n_pairs)
-    return {**row, "seconds_per_pair_epoch": per_pair_epoch, "pairs_per_s": 1 / per_pair_epoch}
+    seconds = _epoch_seconds(kind, pairs, epochs, device, batch)
+    per_pair_epoch = float(np.median(seconds[1:])) / n_pairs
+    return {"epoch_seconds": seconds, "seconds_per_pair_epoch": per_pair_epoch,
+            "pairs_per_s": 1 / per_pair_epoch}  # fmt: skip
 
 
 def projection(per_pair_epoch: dict[str, float], start: int, cap: int, max_epochs: int,

@@ -18,6 +18,7 @@ import yaml
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.cli import LightningCLI
 
+from attacks.training import last_checkpoint
 from captioning.datamodule import CaptionDataModule
 from endtoend.callbacks import EpochProgress, NonFiniteLossStop
 from endtoend.checkpoints import check_ckpt_path
@@ -30,8 +31,10 @@ __all__ = ["PrivcamCLI", "check_renamed_options", "cli_main", "main", "option_er
 
 class PrivcamCLI(LightningCLI):
     """LightningCLI with privcam's defaults: vocabulary size linked from the data, a checkpoint
-    callback (best by val/CIDEr as best.ckpt, last.ckpt always, in <default_root_dir>/checkpoints
-    so ``--ckpt_path last`` resumes), and TensorBoard + CSV loggers unless others are given."""
+    callback (best by val/CIDEr as best.ckpt, in <default_root_dir>/checkpoints) and beside it
+    last.ckpt after every epoch (``attacks.training.last_checkpoint``: ``--ckpt_path last``
+    resumes from the last epoch, not the last gain), and TensorBoard + CSV loggers unless others
+    are given."""
 
     def add_arguments_to_parser(self, parser: Any) -> None:
         from lightning.pytorch.callbacks import ModelCheckpoint
@@ -43,7 +46,7 @@ class PrivcamCLI(LightningCLI):
                 "checkpoint.monitor": "val/CIDEr",
                 "checkpoint.mode": "max",
                 "checkpoint.filename": "best",
-                "checkpoint.save_last": True,
+                "checkpoint.save_last": False,  # last.ckpt: its own callback, every epoch
                 "checkpoint.auto_insert_metric_name": False,
             }
         )
@@ -65,6 +68,8 @@ class PrivcamCLI(LightningCLI):
         for cb in trainer.checkpoint_callbacks:
             if cb.dirpath is None:
                 cb.dirpath = os.path.join(root, "checkpoints")
+        if trainer.checkpoint_callback is not None:
+            trainer.callbacks.append(last_checkpoint(trainer.checkpoint_callback.dirpath))
         return trainer
 
 

