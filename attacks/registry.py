@@ -149,8 +149,9 @@ def wiener(run: AttackRun) -> None:
 
 @_timed("wiener_exact")
 def wiener_exact(run: AttackRun) -> None:
-    """Wiener/Tikhonov on the exact linear model (CG), K swept on 4 attacker-train images."""
-    sel = run.k_sel[:4]
+    """Wiener/Tikhonov on the exact linear model (CG), K swept on
+    :data:`~attacks.nonblind.EXACT_K_IMAGES` attacker-train images."""
+    sel = run.k_sel[: NB.EXACT_K_IMAGES]
     info = run.k_info["wiener_exact"] = NB.choose_k_exact(
         run.cap_train[sel], run.ori_train[sel], run.psf, run.response, metric=run.k_metric
     )

@@ -57,6 +57,9 @@ def test_privacy_lens_attacks_and_report(tmp_path, small_camera):
     saved = json.loads((tmp_path / "attack_results.json").read_text())
     assert saved["settings"]["psf_shape"] == [3, 32, 32]
     assert saved["settings"]["train_pairs"] == 6 and saved["settings"]["test_pairs"] == 3
+    exact = saved["k"]["wiener_exact"]  # swept three per decade on every train pair up to 16
+    assert exact["images"] == 6 and len(exact["ks"]) == 13
+    assert exact["ks"][3] == pytest.approx(1e-4) and exact["k"] in exact["ks"]
     assert "| Wiener, constant K" in (tmp_path / "attack_report.md").read_text()
 
 
