@@ -61,9 +61,10 @@ STUDY_LENSES: dict[str, tuple[Option, ...]] = {
     # published small-sensor PSF constraint, hence a variant beside the published-mask one
     "adversary_wide": (("config", ADVERSARY_CONFIG), ("model.psf_mask_radius_px", 24)),
     # + the band-MTF term at the published 8 px support: at one 300-pair attacker budget it took
-    # the demo lens's U-Net from 0.501 to 0.438 SSIM and its exact-model Wiener from 0.454 to
-    # 0.313 for 0.012 shape F1 (docs/results.md, 2026-12-04; measured on the demo's recipe,
-    # whose in-loop attacker has 8 channels instead of this one's default)
+    # the demo lens's U-Net from 0.501 to 0.438 SSIM and its exact-model Wiener from 0.452 to
+    # 0.411 for 0.012 shape F1, and at 1,200 pairs (40 epochs) its U-Net recovers >= 0.599
+    # against the demo lens's >= 0.712 (docs/results.md, 2026-12-04; measured on the demo's
+    # recipe, whose in-loop attacker has 8 channels instead of this one's default)
     "adversary_band": (("config", ADVERSARY_CONFIG), ("model.w_otf_band", 100.0)),
 }
 # the frontier's reference cameras (camera presets, trained from the same captioner as the
