@@ -130,8 +130,8 @@ def train_attacker(
         checkpoint, logs, losses, notes, seconds, ``val_identity_ssim`` (captures as they are),
         ``val_start_ssim`` (the untrained attacker: identity, or Wiener for wiener_unet),
         ``val_best_ssim``, ``best_epoch``, ``val_history`` (SSIM per epoch of this run),
-        ``val_last_ssim``, ``epoch_seconds`` (wall seconds of each epoch, validation and
-        checkpointing included), ``converged``:
+        ``val_last_ssim``, ``epoch_seconds`` (wall seconds of each epoch, its validation
+        included, its checkpoint writes not), ``converged``:
         True / False (best ≤ identity: "did not converge") / None (no validation pairs),
         and ``stopped``: "plateau" (early stopping ended it) or "epoch cap").
     """

@@ -5,7 +5,7 @@ Each learned attacker (``attacks.attackers``) is trained with the code path of
 ``evaluate.py attack`` (``attacks.training.train_attacker``: Lightning, a tenth held out for
 validation, every epoch validated) on ``--pairs`` generated pairs for ``--epochs``; the median
 wall time of its epochs after the first (start-up) is the steady cost, reported as seconds per
-pair-epoch (a pair of the level's pool, validation and checkpointing included). Training time
+pair-epoch (a pair of the level's pool, validation included, checkpoint writes not). Training time
 does not depend on the images, so the pairs are noise; the non-blind attacker gets a Gaussian
 PSF.
 
