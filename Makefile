@@ -31,7 +31,8 @@ demo: $(STAMP)
 # each camera 3-16 min of training, 25-40 min of attacks); a rerun resumes. `make study
 # STUDY_EXTRA=--saturate` trains every learned attacker to saturation instead (evaluate.py attack
 # --saturate): a GPU job, its wall time not measured yet (no GPU lent; one 1,200-pair U-Net level
-# alone takes 20-35 min on a 2-core CPU, and each level doubles it).
+# alone takes 20-35 min on a 2-core CPU, and each level doubles it; benchmarks/bench_attackers.py
+# projects at most 567 h of attacker training there, and sizes it on a GPU box in a minute).
 STUDY_ARGS ?= $(if $(wildcard runs/demo/ideal/checkpoints/best.ckpt),--init-from runs/demo/ideal/checkpoints/best.ckpt)
 STUDY_EXTRA ?=
 study: $(STAMP)
