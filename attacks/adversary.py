@@ -20,7 +20,8 @@ Pure functions: :func:`build_attacker`, :func:`attacker_loss`, :func:`adversary_
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,7 +44,12 @@ __all__ = [
     "build_attacker",
     "camera_and_in_loop_attacker",
     "load_in_loop_attacker",
+    "pretrain_plateaued",
 ]
+
+# pre-training's plateau: an epoch that gains less SSIM than this over the best gains nothing (a
+# fifth of the 0.01 at which the saturation protocol calls a doubling of pairs a gain)
+PRETRAIN_MIN_DELTA = 2e-3
 
 
 def build_attacker(
@@ -111,6 +117,18 @@ def adversary_similarity(
     return ssim(rec.clamp(0, 1), originals)
 
 
+def pretrain_plateaued(scores: list[float], patience: int, min_delta: float) -> bool:
+    """Whether the last ``patience`` of the per-epoch ``scores`` (higher is better) all failed
+    to beat the best before them by more than ``min_delta`` (as Lightning's EarlyStopping)."""
+    best, stale = -math.inf, 0
+    for score in scores:
+        if score > best + min_delta:
+            best, stale = score, 0
+        else:
+            stale += 1
+    return stale >= patience
+
+
 def _distributed() -> bool:
     return torch.distributed.is_available() and torch.distributed.is_initialized()
 
@@ -127,6 +145,9 @@ class InLoopAdversary:
         response, gamma, linearize: the camera response (Wiener + U-Net undoes it).
         k: the Wiener stage's initial noise-to-signal ratio.
         seed: initial weights.
+
+    :meth:`pretrain` trains the attacker alone on the frozen starting lens first (to its plateau),
+    so the min–max phase starts against a converged attacker rather than a fresh one.
     """
 
     def __init__(
@@ -158,6 +179,8 @@ class InLoopAdversary:
         self.warmup_steps = int(warmup_steps)
         self.steps_per_lens_step = int(steps_per_lens_step)
         self.updates = 0
+        self.pretrain_history: list[dict[str, float]] = []
+        self.pretrain_done = False
         self._synced = False
 
     # ------------------------------------------------------------------ devices and ranks
@@ -213,22 +236,91 @@ class InLoopAdversary:
         self._sync_initial_weights()
         cap, ori = captures.detach().float(), originals.detach().float()
         psf = None if psf is None else psf.detach().float()
-        self.net.train()
         loss = torch.zeros(())
         for _ in range(self.steps_per_lens_step):
-            with torch.enable_grad(), torch.autocast(device_type=cap.device.type, enabled=False):
-                loss = attacker_loss(self.net, cap, ori, psf)
-                self.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+            loss, _ = self._update(cap, ori, psf)
+        return float(loss)
+
+    def _update(
+        self, cap: torch.Tensor, ori: torch.Tensor, psf: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One attacker update on detached float32 pairs; returns (the loss, the
+        reconstruction (B, 3, H, W) before the update), both detached."""
+        self.net.train()
+        with torch.enable_grad(), torch.autocast(device_type=cap.device.type, enabled=False):
+            rec = _call(self.net, cap, psf)
+            loss = content_loss(rec, ori)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+        if _distributed():
+            world = torch.distributed.get_world_size()
+            for p in self.net.parameters():
+                if p.grad is not None:
+                    torch.distributed.all_reduce(p.grad)
+                    p.grad.div_(world)
+        self.optimizer.step()
+        self.updates += 1
+        return loss.detach(), rec.detach()
+
+    # ------------------------------------------------------------------ pre-training
+
+    def pretrain(
+        self,
+        epoch_batches: Callable[
+            [], Iterable[tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]]
+        ],
+        max_epochs: int,
+        patience: int = 2,
+        min_delta: float = PRETRAIN_MIN_DELTA,
+        after_epoch: Callable[[dict[str, float]], None] | None = None,
+    ) -> list[dict[str, float]]:
+        """Train the attacker alone on a frozen lens until its SSIM plateaus, before min–max.
+
+        Each epoch runs one update per (captures, originals, psf) batch of ``epoch_batches()``
+        (fresh captures each epoch) and scores the mean SSIM of the reconstructions made
+        *before* each update: every batch is unseen for an epoch, so the score is a held-out
+        one (progressive validation) at no extra forward pass. Stops once ``patience`` epochs
+        in a row gain less than ``min_delta`` over the best (:func:`pretrain_plateaued`) or
+        after ``max_epochs``; continues :attr:`pretrain_history` (a resumed pre-training).
+        Under DDP the score is averaged over ranks, so every rank stops at the same epoch.
+
+        Returns the history: per epoch ``{"epoch", "ssim", "loss", "batches", "seconds"}``;
+        ``after_epoch`` is called with each new row (log it, save a checkpoint)."""
+        while len(self.pretrain_history) < max_epochs and not pretrain_plateaued(
+            [row["ssim"] for row in self.pretrain_history], patience, min_delta
+        ):
+            start = time.perf_counter()
+            total = torch.zeros(3, dtype=torch.float64)  # SSIM sum, loss sum, images
+            for captures, originals, psf in epoch_batches():
+                self.to(captures.device)
+                self._sync_initial_weights()
+                cap, ori = captures.detach().float(), originals.detach().float()
+                loss, rec = self._update(cap, ori, None if psf is None else psf.detach().float())
+                n = len(cap)
+                total += torch.tensor(
+                    [float(ssim(rec.clamp(0, 1), ori).sum()), float(loss) * n, n],
+                    dtype=torch.float64,
+                )
             if _distributed():
-                world = torch.distributed.get_world_size()
-                for p in self.net.parameters():
-                    if p.grad is not None:
-                        torch.distributed.all_reduce(p.grad)
-                        p.grad.div_(world)
-            self.optimizer.step()
-            self.updates += 1
-        return float(loss.detach())
+                total = total.to(next(self.net.parameters()).device)
+                torch.distributed.all_reduce(total)
+                total = total.cpu()
+            if total[2] == 0:
+                raise ValueError(
+                    "model.adversary_pretrain_epochs: the training data loader gave no batch"
+                )
+            row = {
+                "epoch": len(self.pretrain_history),
+                "ssim": float(total[0] / total[2]),
+                "loss": float(total[1] / total[2]),
+                "images": int(total[2]),
+                "seconds": time.perf_counter() - start,
+            }
+            self.pretrain_history.append(row)
+            if after_epoch is not None:
+                after_epoch(row)
+        self.pretrain_done = True
+        return self.pretrain_history
 
     @torch.no_grad()
     def ssim_per_image(
@@ -261,6 +353,7 @@ class InLoopAdversary:
             "net": self.net.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "updates": self.updates,
+            "pretrain": {"history": self.pretrain_history, "done": self.pretrain_done},
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -272,6 +365,9 @@ class InLoopAdversary:
         self.net.load_state_dict(state["net"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.updates = int(state.get("updates", 0))
+        pretrain = state.get("pretrain") or {}
+        self.pretrain_history = [dict(row) for row in pretrain.get("history", [])]
+        self.pretrain_done = bool(pretrain.get("done", False))
         self._synced = True  # every rank loads the same checkpoint
 
 

@@ -74,6 +74,15 @@ def check_options(options: Mapping[str, Any]) -> None:
         raise ValueError(
             f"model.adversary must be one of {list(adversaries)}, got {options['adversary']!r}"
         )
+    for name, least in (("adversary_pretrain_epochs", 0), ("adversary_pretrain_patience", 1)):
+        value = options[name]
+        if not (isinstance(value, int) and not isinstance(value, bool) and value >= least):
+            raise ValueError(f"model.{name} must be a whole number >= {least}, got {value!r}")
+    if options["adversary"] == "none" and options["adversary_pretrain_epochs"] > 0:
+        raise ValueError(
+            "model.adversary_pretrain_epochs > 0 pre-trains the in-loop attacker: set "
+            f"model.adversary to one of {list(adversaries[1:])}, or the epochs to 0"
+        )
     if options["adversary"] == "none" and options["w_adversary"] > 0:
         raise ValueError(
             "model.w_adversary > 0 needs an attacker: set model.adversary to one of "

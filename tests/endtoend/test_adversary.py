@@ -81,3 +81,51 @@ def test_adversary_options_are_checked(tiny_cli_args, tiny_data_root, tmp_path):
         cli_main(tiny_cli_args(tiny_data_root, tmp_path, "--model.adversary", "gan"), run=False)
     with pytest.raises(ValueError, match="w_adversary > 0 needs an attacker"):
         cli_main(tiny_cli_args(tiny_data_root, tmp_path, "--model.w_adversary", "1"), run=False)
+
+
+def test_attacker_pretrains_on_the_frozen_lens_then_resumes_its_pretraining(
+    tiny_cli_args, tiny_data_root, tmp_path
+):
+    args = tiny_cli_args(
+        tiny_data_root, tmp_path, "--model.adversary", "unet", "--model.w_adversary", "0.5",
+        "--model.adversary_channels", "4", "--model.adversary_depth", "2",
+        "--model.adversary_pretrain_patience", "50", "--trainer.limit_train_batches", "2",
+        "--data.max_eval_images", "5", "--trainer.max_steps", "1",
+    )  # fmt: skip
+    start = cli_main(args, run=False).model.camera.lens.coefficients_um().detach()
+    cli_main(["fit", *args, "--model.adversary_pretrain_epochs", "1"])
+    saved = torch.load(tmp_path / "checkpoints" / "adversary_pretrain.pt", weights_only=False)
+    first = saved["adversary"]["pretrain"]["history"]
+    assert len(first) == 1 and first[0]["images"] > 0 and 0 < first[0]["ssim"] < 1
+    # it belongs to the starting lens (the lens does not move while the attacker pre-trains)
+    assert saved["key"]["lens_um"] == pytest.approx(start.flatten().tolist(), abs=1e-8)
+    ckpt = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)
+    assert ckpt["adversary"]["updates"] == 2 + 1  # 2 pre-training batches, then 1 lens step
+    assert ckpt["adversary"]["pretrain"]["done"]
+
+    # a rerun in the same folder (an interrupted or extended pre-training) continues from it
+    cli = cli_main(["fit", *args, "--model.adversary_pretrain_epochs", "3"])
+    history = cli.model._adversary.pretrain_history
+    assert len(history) == 3 and history[0] == first[0]
+    assert cli.model._adversary.updates == 3 * 2 + 1
+
+    # another attacker (here: another width) does not resume from that file
+    cli = cli_main(["fit", *args, "--model.adversary_pretrain_epochs", "1",
+                    "--model.adversary_channels", "2"])  # fmt: skip
+    assert len(cli.model._adversary.pretrain_history) == 1
+
+
+def test_pretrain_options_are_checked(tiny_cli_args, tiny_data_root, tmp_path):
+    with pytest.raises(ValueError, match="adversary_pretrain_epochs > 0 pre-trains"):
+        cli_main(
+            tiny_cli_args(tiny_data_root, tmp_path, "--model.adversary_pretrain_epochs", "2"),
+            run=False,
+        )
+    with pytest.raises(ValueError, match=r"model\.adversary_pretrain_patience must be"):
+        cli_main(
+            tiny_cli_args(
+                tiny_data_root, tmp_path, "--model.adversary", "unet",
+                "--model.adversary_pretrain_patience", "0",
+            ),
+            run=False,
+        )  # fmt: skip
