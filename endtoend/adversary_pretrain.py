@@ -65,12 +65,17 @@ def _pretrain_path(module: PrivacyCaptioner) -> Path:
     return Path(folder) / PRETRAIN_FILE
 
 
-def _captures(module: PrivacyCaptioner) -> Iterator[tuple[torch.Tensor, ...]]:
-    """One epoch of (captures, originals, psf) of the current, frozen lens: the trainer's
-    epoch (``trainer.limit_train_batches`` applies)."""
+def _captures(module: PrivacyCaptioner, epoch: int) -> Iterator[tuple[torch.Tensor, ...]]:
+    """Pre-training epoch ``epoch``'s (captures, originals, psf) of the current, frozen lens:
+    the trainer's epoch (``trainer.limit_train_batches`` applies), reshuffled per epoch under
+    DDP too (a DistributedSampler's order is fixed by its epoch, which Lightning sets only
+    for its own epochs)."""
     trainer = module.trainer
     limit = trainer.num_training_batches
     batches = trainer.train_dataloader
+    sampler = getattr(batches, "sampler", None)
+    if hasattr(sampler, "set_epoch"):
+        sampler.set_epoch(epoch)
     if math.isfinite(limit):
         batches = itertools.islice(batches, int(limit))
     for batch in batches:
@@ -131,7 +136,7 @@ def pretrain_adversary(module: PrivacyCaptioner) -> list[dict[str, float]] | Non
             )
 
     history = adversary.pretrain(
-        lambda: _captures(module),
+        lambda: _captures(module, len(adversary.pretrain_history)),
         max_epochs,
         int(hp.get("adversary_pretrain_patience", 2)),
         PRETRAIN_MIN_DELTA,

@@ -66,10 +66,17 @@ def test_ddp_two_processes_match_single_process(tiny_cli_args, tiny_data_root, t
             "1",
             "--trainer.limit_train_batches",
             "2",
+            # the attacker pre-trains first: its gradients and its epoch score averaged too
+            *("--model.adversary_pretrain_epochs", "2", "--model.adversary_pretrain_patience", "9"),
         ]
     )
     assert "lens coefficients identical on 2 ranks" in out
     assert "in-loop attacker identical on 2 ranks" in out
+    assert "in-loop attacker pre-trained: 2 epochs" in out
+    adversary = torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)["adversary"]
+    assert adversary["updates"] == 2 * 2 + 2  # per rank: 2 epochs of 2 batches, 2 lens steps
+    history = adversary["pretrain"]["history"]  # images summed over 2 ranks × 2 batches of 8
+    assert [row["images"] for row in history] == [2 * 2 * 8] * 2
     # 9 images over 2 ranks: the sampler pads one duplicate, the gather removes it
     assert _last_metrics(run)["val/num_images"] == 9
     ckpt = run / "checkpoints" / "last.ckpt"
