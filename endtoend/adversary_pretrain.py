@@ -19,6 +19,7 @@ from __future__ import annotations
 import itertools
 import logging
 import math
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -54,7 +55,8 @@ def pretrain_key(module: PrivacyCaptioner) -> dict[str, Any]:
         "depth": int(hp.adversary_depth),
         "lr": float(hp.adversary_lr),
         "preset": (hp.get("camera") or {}).get("preset"),
-        "init_from": hp.get("init_from"),
+        # one starting captioner however its path is spelled (relative or absolute)
+        "init_from": os.path.abspath(hp["init_from"]) if hp.get("init_from") else None,
         "lens_um": coefficients,
     }
 

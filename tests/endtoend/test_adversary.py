@@ -129,3 +129,17 @@ def test_pretrain_options_are_checked(tiny_cli_args, tiny_data_root, tmp_path):
             ),
             run=False,
         )  # fmt: skip
+
+
+def test_pretrain_key_is_one_starting_captioner_however_spelled(
+    tiny_cli_args, tiny_data_root, tmp_path, monkeypatch
+):
+    from endtoend.adversary_pretrain import pretrain_key
+
+    monkeypatch.chdir(tmp_path)
+    base = tiny_cli_args(tiny_data_root, tmp_path, "--model.adversary", "unet")
+    keys = [
+        pretrain_key(cli_main([*base, "--model.init_from", path], run=False).model)
+        for path in ("ideal.ckpt", str(tmp_path / "ideal.ckpt"), "other.ckpt")
+    ]
+    assert keys[0] == keys[1] != keys[2]
