@@ -284,7 +284,7 @@ class InLoopAdversary:
         after ``max_epochs``; continues :attr:`pretrain_history` (a resumed pre-training).
         Under DDP the score is averaged over ranks, so every rank stops at the same epoch.
 
-        Returns the history: per epoch ``{"epoch", "ssim", "loss", "batches", "seconds"}``;
+        Returns the history: per epoch ``{"epoch", "ssim", "loss", "images", "seconds"}``;
         ``after_epoch`` is called with each new row (log it, save a checkpoint)."""
         while len(self.pretrain_history) < max_epochs and not pretrain_plateaued(
             [row["ssim"] for row in self.pretrain_history], patience, min_delta
