@@ -14,7 +14,7 @@ attacker has its own optimiser). Instead it keeps every rank's attacker identica
 0's initial weights broadcast on the first step, gradients averaged over ranks before each
 update), and its :meth:`~InLoopAdversary.state_dict` goes into the training checkpoint.
 
-Pure functions: :func:`build_attacker`, :func:`attacker_loss`, :func:`adversary_similarity`.
+Pure functions: :func:`build_attacker`, :func:`adversary_similarity`, :func:`pretrain_plateaued`.
 """
 
 from __future__ import annotations
@@ -40,7 +40,6 @@ __all__ = [
     "adversary_kinds",
     "adversary_similarity",
     "attack_with",
-    "attacker_loss",
     "build_attacker",
     "camera_and_in_loop_attacker",
     "load_in_loop_attacker",
@@ -96,14 +95,6 @@ def _inputs(
 
 def _call(net: nn.Module, captures: torch.Tensor, psf: torch.Tensor | None) -> torch.Tensor:
     return net(*_inputs(net, captures, psf))
-
-
-def attacker_loss(
-    net: nn.Module, captures: torch.Tensor, originals: torch.Tensor, psf: torch.Tensor | None
-) -> torch.Tensor:
-    """The attacker's training loss (scalar): content loss L1 + (1 − SSIM) of its
-    reconstruction of (B, 3, H, W) captures against the originals."""
-    return content_loss(_call(net, captures, psf), originals)
 
 
 def adversary_similarity(
@@ -244,8 +235,9 @@ class InLoopAdversary:
     def _update(
         self, cap: torch.Tensor, ori: torch.Tensor, psf: torch.Tensor | None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """One attacker update on detached float32 pairs; returns (the loss, the
-        reconstruction (B, 3, H, W) before the update), both detached."""
+        """One attacker update on detached float32 pairs, on the content loss L1 + (1 − SSIM) of
+        its reconstruction; returns (the loss, the reconstruction (B, 3, H, W) before the
+        update), both detached."""
         self.net.train()
         with torch.enable_grad(), torch.autocast(device_type=cap.device.type, enabled=False):
             rec = _call(self.net, cap, psf)

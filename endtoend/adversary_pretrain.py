@@ -137,24 +137,21 @@ def pretrain_adversary(module: PrivacyCaptioner) -> list[dict[str, float]] | Non
                 step=int(row["epoch"]),
             )
 
+    patience = int(hp.get("adversary_pretrain_patience", 2))
     history = adversary.pretrain(
         lambda: _captures(module, len(adversary.pretrain_history)),
         max_epochs,
-        int(hp.get("adversary_pretrain_patience", 2)),
+        patience,
         PRETRAIN_MIN_DELTA,
         after_epoch,
     )
     if trainer.is_global_zero and history:
-        last = history[-1]
-        patience = int(hp.get("adversary_pretrain_patience", 2))
         scores = [row["ssim"] for row in history]
-        stopped = (
-            "plateau" if pretrain_plateaued(scores, patience, PRETRAIN_MIN_DELTA) else "epoch cap"
-        )
+        plateau = pretrain_plateaued(scores, patience, PRETRAIN_MIN_DELTA)
         log.info(
             "in-loop attacker pre-trained: %d epochs (%s), held-out SSIM %.4f; min–max starts",
             len(history),
-            stopped,
-            last["ssim"],
+            "plateau" if plateau else "epoch cap",
+            scores[-1],
         )
     return history

@@ -97,7 +97,7 @@ def test_attacker_pretrains_on_the_frozen_lens_then_resumes_its_pretraining(
     saved = torch.load(tmp_path / "checkpoints" / "adversary_pretrain.pt", weights_only=False)
     first = saved["adversary"]["pretrain"]["history"]
     assert len(first) == 1 and first[0]["images"] > 0 and 0 < first[0]["ssim"] < 1
-    # it belongs to the starting lens (the lens does not move while the attacker pre-trains)
+    # the file is keyed by the starting lens (a rerun from another lens starts afresh)
     assert saved["key"]["lens_um"] == pytest.approx(start.flatten().tolist(), abs=1e-8)
     ckpt = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)
     assert ckpt["adversary"]["updates"] == 2 + 1  # 2 pre-training batches, then 1 lens step
